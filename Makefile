@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: GPL-2.0
+# Entry points of the harness; see README.md.  Every target installs what
+# it needs (make deps) and rebuilds only what changed.
+
+BUILD ?= $(CURDIR)/build
+KSRC ?=
+TOPO ?= switch
+CMD ?= true
+export BUILD KASAN
+
+TREE_ARGS = --tree $(BUILD)/linux --repo $(CURDIR) $(if $(KSRC),--ksrc $(KSRC))
+
+.PHONY: all deps tree kernel initramfs vm check series run clean
+
+all: check
+
+deps:
+	@scripts/deps
+
+tree: deps
+	@python3 scripts/tree.py $(TREE_ARGS)
+
+kernel: tree
+	@scripts/kernel
+
+initramfs: kernel
+	@scripts/initramfs
+
+vm: initramfs
+	@scripts/vm $(TOPO) "$(CMD)" $(FILES)
+
+series: tree
+	@scripts/series
+
+check: initramfs series
+	@scripts/check
+
+run: initramfs
+	@scripts/demo
+
+clean:
+	rm -rf $(BUILD) out
