@@ -5,7 +5,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 TREE=$BUILD/linux          # the assembled source tree (a git repository)
-OBJ=$BUILD/obj             # kbuild output of the test kernel
+# KASAN=1 builds a second test kernel beside the first, so switching back
+# and forth costs no rebuild.
+FLAVOR=
+[ "${KASAN:-0}" = 1 ] && FLAVOR=-kasan
+OBJ=$BUILD/obj$FLAVOR      # kbuild output of the test kernel
+INITRAMFS=$BUILD/initramfs$FLAVOR.cpio.gz
 OUT=$ROOT/out
 
 # Reproducible, cacheable builds: nothing here changes from one run to the next.

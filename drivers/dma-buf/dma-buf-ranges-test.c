@@ -695,6 +695,7 @@ static struct kunit_suite dma_buf_ranges_suite = {
 	.init = dma_buf_ranges_test_init,
 	.test_cases = dma_buf_ranges_cases,
 };
+
 kunit_test_suite(dma_buf_ranges_suite);
 
 MODULE_DESCRIPTION("KUnit tests for dma-buf DMA range lists");

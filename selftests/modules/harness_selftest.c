@@ -18,8 +18,14 @@ static int __init harness_selftest_init(void)
 	if (!strcmp(action, "warn")) {
 		WARN(1, "harness_selftest: deliberate warning\n");
 	} else if (!strcmp(action, "leak")) {
-		leaked = kmalloc(64, GFP_KERNEL);
-		/* Forget the only reference so kmemleak sees an orphan. */
+		int i;
+
+		/*
+		 * Forget each reference at once; with several objects, a stale
+		 * copy on some stack cannot hide them all from kmemleak.
+		 */
+		for (i = 0; i < 16; i++)
+			leaked = kmalloc(64, GFP_KERNEL);
 		leaked = NULL;
 	}
 	return -EAGAIN;
