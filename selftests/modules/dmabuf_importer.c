@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A test-only dma-buf importer with a real DMA engine: it drives QEMU's edu
+ * device (1234:11e8), imports dma-bufs for it through the dma-buf range API
+ * or the legacy sg_table API, and copies bytes between RAM and the imported
+ * memory with edu's DMA engine.  Userspace drives it through
+ * /dev/dmabuf_importer (see dmabuf_importer.h); like the iommufd selftest
+ * mock, it exists so that kselftests can reach kernel-only interfaces.
+ *
+ * Every mapping and every DMA happens under the dma-buf's reservation lock,
+ * and move_notify drops the mapping, so no DMA is ever issued to memory the
+ * exporter has revoked.
+ */
+#include <linux/delay.h>
+#include <linux/dma-buf.h>
+#include <linux/dma-buf-ranges.h>
+#include <linux/dma-mapping.h>
+#include <linux/dma-resv.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/pci.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "dmabuf_importer.h"
+
+MODULE_IMPORT_NS(DMA_BUF);
+
+#define EDU_DMA_SRC	0x80
+#define EDU_DMA_DST	0x88
+#define EDU_DMA_COUNT	0x90
+#define EDU_DMA_CMD	0x98
+#define EDU_CMD_START	BIT(0)
+#define EDU_CMD_TO_RAM	BIT(1)	/* edu buffer -> address; else the reverse */
+#define EDU_BUFFER	0x40000	/* edu's internal buffer, device address */
+
+struct edu {
+	struct pci_dev *pdev;
+	void __iomem *regs;
+	struct mutex lock;		/* one DMA at a time */
+	void *bounce;			/* RAM side of every transfer */
+	dma_addr_t bounce_dma;
+};
+
+static struct edu *edu;
+
+/* One importer: an open file of /dev/dmabuf_importer. */
+struct importer {
+	struct dma_buf *dmabuf;
+	struct dma_buf_attachment *attach;
+	/* The rest under the dma-buf's reservation lock. */
+	struct dma_buf_ranges *ranges;	/* IMP_API_RANGES mapping */
+	struct sg_table *sgt;		/* IMP_API_SGT mapping */
+	bool pinned;
+	u32 moves;
+	u32 dma_count;
+};
+
+static void importer_unmap(struct importer *imp)
+{
+	dma_resv_assert_held(imp->dmabuf->resv);
+	if (imp->ranges)
+		dma_buf_unmap_ranges(imp->attach, imp->ranges, DMA_BIDIRECTIONAL);
+	if (imp->sgt)
+		dma_buf_unmap_attachment(imp->attach, imp->sgt, DMA_BIDIRECTIONAL);
+	imp->ranges = NULL;
+	imp->sgt = NULL;
+	if (imp->pinned)
+		dma_buf_unpin(imp->attach);
+	imp->pinned = false;
+}
+
+/* The exporter moved or revoked the memory: give the mapping back now. */
+static void importer_move_notify(struct dma_buf_attachment *attach)
+{
+	struct importer *imp = attach->importer_priv;
+
+	imp->moves++;
+	importer_unmap(imp);
+}
+
+static const struct dma_buf_attach_ops ops_p2p = {
+	.allow_peer2peer = true,
+	.move_notify = importer_move_notify,
+};
+
+static const struct dma_buf_attach_ops ops_p2p_revocable = {
+	.allow_peer2peer = true,
+	.allow_revoke = true,
+	.move_notify = importer_move_notify,
+};
+
+static const struct dma_buf_attach_ops ops_plain = {
+	.move_notify = importer_move_notify,
+};
+
+static void importer_detach(struct importer *imp)
+{
+	if (!imp->attach)
+		return;
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	importer_unmap(imp);
+	dma_resv_unlock(imp->dmabuf->resv);
+	dma_buf_detach(imp->dmabuf, imp->attach);
+	dma_buf_put(imp->dmabuf);
+	imp->attach = NULL;
+	imp->dmabuf = NULL;
+}
+
+static int importer_attach(struct importer *imp, struct imp_attach __user *uarg)
+{
+	const struct dma_buf_attach_ops *ops = NULL;
+	struct dma_buf_attachment *attach;
+	struct imp_attach arg;
+	struct dma_buf *dmabuf;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (imp->attach)
+		return -EBUSY;
+	if (arg.flags & ~(IMP_DYNAMIC | IMP_P2P | IMP_REVOCABLE))
+		return -EINVAL;
+	if (arg.flags & IMP_DYNAMIC) {
+		if (arg.flags & IMP_REVOCABLE)
+			ops = &ops_p2p_revocable;
+		else
+			ops = arg.flags & IMP_P2P ? &ops_p2p : &ops_plain;
+	}
+
+	dmabuf = dma_buf_get(arg.fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	attach = dma_buf_dynamic_attach(dmabuf, &edu->pdev->dev, ops, imp);
+	if (IS_ERR(attach)) {
+		dma_buf_put(dmabuf);
+		return PTR_ERR(attach);
+	}
+	imp->dmabuf = dmabuf;
+	imp->attach = attach;
+	return 0;
+}
+
+/* Copy the DMA side of the current mapping out, @room entries at most. */
+static u32 copy_mapping(struct importer *imp, struct imp_range *out, u32 room)
+{
+	struct scatterlist *sg;
+	u32 n = 0;
+	int i;
+
+	if (imp->ranges) {
+		for (i = 0; i < imp->ranges->nr; i++, n++) {
+			if (n < room) {
+				out[n].addr = imp->ranges->ranges[i].addr;
+				out[n].len = imp->ranges->ranges[i].len;
+			}
+		}
+		return n;
+	}
+	for_each_sgtable_dma_sg(imp->sgt, sg, i) {
+		if (n < room) {
+			out[n].addr = sg_dma_address(sg);
+			out[n].len = sg_dma_len(sg);
+		}
+		n++;
+	}
+	return n;
+}
+
+static int importer_map(struct importer *imp, struct imp_map __user *uarg)
+{
+	struct imp_range *out = NULL;
+	struct imp_map arg;
+	int ret = 0;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (!imp->attach)
+		return -ENXIO;
+	if (arg.api > IMP_API_SGT || arg.nr > 65536)
+		return -EINVAL;
+	if (arg.nr) {
+		out = kvcalloc(arg.nr, sizeof(*out), GFP_KERNEL);
+		if (!out)
+			return -ENOMEM;
+	}
+
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	if (imp->ranges || imp->sgt) {
+		ret = -EBUSY;
+		goto out_unlock;
+	}
+	if (arg.pin) {
+		ret = dma_buf_pin(imp->attach);
+		if (ret)
+			goto out_unlock;
+		imp->pinned = true;
+	}
+	if (arg.api == IMP_API_RANGES) {
+		struct dma_buf_ranges *r;
+
+		r = dma_buf_map_ranges(imp->attach, DMA_BIDIRECTIONAL);
+		if (IS_ERR(r))
+			ret = PTR_ERR(r);
+		else
+			imp->ranges = r;
+	} else {
+		struct sg_table *sgt;
+
+		sgt = dma_buf_map_attachment(imp->attach, DMA_BIDIRECTIONAL);
+		if (IS_ERR(sgt))
+			ret = PTR_ERR(sgt);
+		else
+			imp->sgt = sgt;
+	}
+	if (ret) {
+		importer_unmap(imp);
+		goto out_unlock;
+	}
+	arg.nr = copy_mapping(imp, out, arg.nr);
+out_unlock:
+	dma_resv_unlock(imp->dmabuf->resv);
+
+	if (!ret && out &&
+	    copy_to_user(u64_to_user_ptr(arg.ranges), out,
+			 min_t(size_t, arg.nr, 65536) * sizeof(*out)))
+		ret = -EFAULT;
+	if (!ret && copy_to_user(uarg, &arg, sizeof(arg)))
+		ret = -EFAULT;
+	kvfree(out);
+	return ret;
+}
+
+/* The DMA address of [@offset, @offset + @len) if one range holds it. */
+static int dma_address(struct importer *imp, u64 offset, u32 len,
+		       dma_addr_t *addr)
+{
+	struct scatterlist *sg;
+	int i;
+
+	if (imp->ranges) {
+		for (i = 0; i < imp->ranges->nr; i++) {
+			struct dma_buf_range *r = &imp->ranges->ranges[i];
+
+			if (offset < r->len) {
+				if (len > r->len - offset)
+					return -EINVAL;
+				*addr = r->addr + offset;
+				return 0;
+			}
+			offset -= r->len;
+		}
+		return -EINVAL;
+	}
+	if (!imp->sgt)
+		return -ENODEV;
+	for_each_sgtable_dma_sg(imp->sgt, sg, i) {
+		if (offset < sg_dma_len(sg)) {
+			if (len > sg_dma_len(sg) - offset)
+				return -EINVAL;
+			*addr = sg_dma_address(sg) + offset;
+			return 0;
+		}
+		offset -= sg_dma_len(sg);
+	}
+	return -EINVAL;
+}
+
+/* One edu transfer between its buffer and @addr; waits for completion. */
+static int edu_transfer(dma_addr_t addr, u32 len, bool to_ram)
+{
+	unsigned long timeout = jiffies + 5 * HZ;
+
+	writeq(to_ram ? EDU_BUFFER : addr, edu->regs + EDU_DMA_SRC);
+	writeq(to_ram ? addr : EDU_BUFFER, edu->regs + EDU_DMA_DST);
+	writeq(len, edu->regs + EDU_DMA_COUNT);
+	writeq(EDU_CMD_START | (to_ram ? EDU_CMD_TO_RAM : 0),
+	       edu->regs + EDU_DMA_CMD);
+	while (readq(edu->regs + EDU_DMA_CMD) & EDU_CMD_START) {
+		if (time_after(jiffies, timeout))
+			return -ETIMEDOUT;
+		usleep_range(500, 1000);
+	}
+	return 0;
+}
+
+static int importer_dma(struct importer *imp, struct imp_dma __user *uarg)
+{
+	dma_addr_t target;
+	struct imp_dma arg;
+	int ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (!arg.len || arg.len > IMP_DMA_MAX)
+		return -EINVAL;
+	if (!imp->attach)
+		return -ENXIO;
+
+	mutex_lock(&edu->lock);
+	if (arg.to_dmabuf &&
+	    copy_from_user(edu->bounce, u64_to_user_ptr(arg.data), arg.len)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	/* Hold the lock across the transfer: a revoke waits for it. */
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	ret = -ENODEV;
+	if (imp->ranges || imp->sgt)
+		ret = dma_address(imp, arg.offset, arg.len, &target);
+	if (!ret) {
+		imp->dma_count++;
+		if (arg.to_dmabuf)
+			ret = edu_transfer(edu->bounce_dma, arg.len, false) ?:
+			      edu_transfer(target, arg.len, true);
+		else
+			ret = edu_transfer(target, arg.len, false) ?:
+			      edu_transfer(edu->bounce_dma, arg.len, true);
+	}
+	dma_resv_unlock(imp->dmabuf->resv);
+	if (!ret && !arg.to_dmabuf &&
+	    copy_to_user(u64_to_user_ptr(arg.data), edu->bounce, arg.len))
+		ret = -EFAULT;
+out:
+	mutex_unlock(&edu->lock);
+	return ret;
+}
+
+static int importer_status(struct importer *imp, struct imp_status __user *uarg)
+{
+	struct imp_status st = {};
+
+	if (imp->attach) {
+		dma_resv_lock(imp->dmabuf->resv, NULL);
+		st.moves = imp->moves;
+		st.mapped = imp->ranges || imp->sgt;
+		st.dma_count = imp->dma_count;
+		dma_resv_unlock(imp->dmabuf->resv);
+	}
+	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+static long importer_ioctl(struct file *file, unsigned int cmd,
+			   unsigned long arg)
+{
+	struct importer *imp = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	long ret;
+
+	switch (cmd) {
+	case IMP_ATTACH:
+		return importer_attach(imp, uarg);
+	case IMP_DETACH:
+		importer_detach(imp);
+		return 0;
+	case IMP_MAP:
+		return importer_map(imp, uarg);
+	case IMP_UNMAP:
+		if (!imp->attach)
+			return -ENXIO;
+		dma_resv_lock(imp->dmabuf->resv, NULL);
+		ret = imp->ranges || imp->sgt ? 0 : -ENODEV;
+		importer_unmap(imp);
+		dma_resv_unlock(imp->dmabuf->resv);
+		return ret;
+	case IMP_STATUS:
+		return importer_status(imp, uarg);
+	case IMP_DMA:
+		return importer_dma(imp, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static int importer_open(struct inode *inode, struct file *file)
+{
+	struct importer *imp = kzalloc(sizeof(*imp), GFP_KERNEL);
+
+	if (!imp)
+		return -ENOMEM;
+	file->private_data = imp;
+	return 0;
+}
+
+static int importer_release(struct inode *inode, struct file *file)
+{
+	struct importer *imp = file->private_data;
+
+	importer_detach(imp);
+	kfree(imp);
+	return 0;
+}
+
+static const struct file_operations importer_fops = {
+	.owner = THIS_MODULE,
+	.open = importer_open,
+	.release = importer_release,
+	.unlocked_ioctl = importer_ioctl,
+};
+
+static struct miscdevice importer_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "dmabuf_importer",
+	.fops = &importer_fops,
+};
+
+static int edu_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	int ret;
+
+	if (edu)
+		return -EBUSY;
+	edu = kzalloc(sizeof(*edu), GFP_KERNEL);
+	if (!edu)
+		return -ENOMEM;
+	edu->pdev = pdev;
+	mutex_init(&edu->lock);
+
+	ret = pcim_enable_device(pdev);
+	if (ret)
+		goto err_free;
+	ret = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
+	if (ret)
+		goto err_free;
+	edu->regs = pcim_iomap(pdev, 0, 0);
+	ret = -ENOMEM;
+	if (!edu->regs)
+		goto err_free;
+	edu->bounce = dma_alloc_coherent(&pdev->dev, PAGE_SIZE,
+					 &edu->bounce_dma, GFP_KERNEL);
+	if (!edu->bounce)
+		goto err_free;
+	pci_set_master(pdev);
+
+	ret = misc_register(&importer_misc);
+	if (ret)
+		goto err_bounce;
+	return 0;
+
+err_bounce:
+	dma_free_coherent(&pdev->dev, PAGE_SIZE, edu->bounce, edu->bounce_dma);
+err_free:
+	kfree(edu);
+	edu = NULL;
+	return ret;
+}
+
+static void edu_remove(struct pci_dev *pdev)
+{
+	misc_deregister(&importer_misc);
+	pci_clear_master(pdev);
+	dma_free_coherent(&pdev->dev, PAGE_SIZE, edu->bounce, edu->bounce_dma);
+	kfree(edu);
+	edu = NULL;
+}
+
+static const struct pci_device_id edu_ids[] = {
+	{ PCI_DEVICE(0x1234, 0x11e8) },
+	{}
+};
+MODULE_DEVICE_TABLE(pci, edu_ids);
+
+static struct pci_driver edu_driver = {
+	.name = "dmabuf_importer",
+	.id_table = edu_ids,
+	.probe = edu_probe,
+	.remove = edu_remove,
+};
+module_pci_driver(edu_driver);
+
+MODULE_DESCRIPTION("Test-only dma-buf importer driving QEMU's edu DMA engine");
+MODULE_LICENSE("GPL");

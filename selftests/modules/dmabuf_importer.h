@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Interface of the test-only dma-buf importer (dmabuf_importer.c beside
+ * this file): a driver for QEMU's edu device that imports a dma-buf
+ * for edu, through the range API or the sg_table API, and moves bytes
+ * between it and RAM with edu's DMA engine.  /dev/dmabuf_importer; one
+ * attachment per open file.
+ */
+#ifndef DMABUF_IMPORTER_H
+#define DMABUF_IMPORTER_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/* Attachment modes */
+#define IMP_DYNAMIC	(1 << 0)	/* importer ops with move_notify */
+#define IMP_P2P		(1 << 1)	/* allow_peer2peer */
+#define IMP_REVOCABLE	(1 << 2)	/* allow_revoke */
+
+struct imp_attach {
+	__s32 fd;		/* the dma-buf */
+	__u32 flags;		/* IMP_* */
+};
+
+/* Which importer API maps */
+#define IMP_API_RANGES	0
+#define IMP_API_SGT	1
+
+struct imp_range {
+	__u64 addr;
+	__u64 len;
+};
+
+struct imp_map {
+	__u32 api;		/* IMP_API_* */
+	__u32 pin;		/* dma_buf_pin() before mapping */
+	__u32 nr;		/* in: room in @ranges; out: entries mapped */
+	__u32 pad;
+	__u64 ranges;		/* user array of struct imp_range */
+};
+
+struct imp_status {
+	__u32 moves;		/* move_notify calls so far */
+	__u32 mapped;		/* a mapping is held */
+	__u32 dma_count;	/* edu DMA transfers issued */
+	__u32 pad;
+};
+
+#define IMP_DMA_MAX	2048	/* QEMU 7.2's edu aborts at 4096 */
+
+struct imp_dma {
+	__u64 offset;		/* byte offset in the dma-buf */
+	__u32 len;		/* 1 to IMP_DMA_MAX, within one range */
+	__u32 to_dmabuf;	/* 1: @data -> dma-buf; 0: dma-buf -> @data */
+	__u64 data;		/* user buffer of @len bytes */
+};
+
+#define IMP_ATTACH	_IOW('i', 1, struct imp_attach)
+#define IMP_DETACH	_IO('i', 2)
+#define IMP_MAP		_IOWR('i', 3, struct imp_map)
+#define IMP_UNMAP	_IO('i', 4)
+#define IMP_STATUS	_IOR('i', 5, struct imp_status)
+#define IMP_DMA		_IOW('i', 6, struct imp_dma)
+
+#endif /* DMABUF_IMPORTER_H */

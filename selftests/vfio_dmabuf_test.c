@@ -1,0 +1,945 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VFIO_DEVICE_FEATURE_DMA_BUF on a real device: QEMU's ivshmem-plain, whose
+ * BAR 2 is RAM, exported through vfio-pci and imported by the edu-based
+ * test importer (modules/dmabuf_importer.c), which DMAs to it peer-to-peer.
+ *
+ * The guest's topology comes in $TOPO: "switch" (both devices below one
+ * PCIe switch, bus addresses), "iommu" (through the host bridge and an
+ * IOMMU, IOVAs) or "noreach" (no P2P path: attach refused).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/pci_regs.h>
+#include <linux/vfio.h>
+
+#include "dmabuf_importer.h"
+#include "kselftest_harness.h"
+
+#define IVSHMEM_ID	"0x1af4 0x1110"
+#define BAR		VFIO_PCI_BAR2_REGION_INDEX
+#define SZ_4K		4096ull
+#define SZ_64K		65536ull
+#define SZ_1M		(1024ull * 1024)
+
+struct vdev {
+	char bdf[32];
+	int container, group, device;
+	uint64_t bar_size, bar_phys;	/* BAR 2 */
+	uint64_t bar_off, cfg_off;	/* region offsets in the device fd */
+	uint32_t flags;			/* VFIO_DEVICE_FLAGS_* */
+};
+
+static const char *topo(void)
+{
+	const char *t = getenv("TOPO");
+
+	return t ? t : "switch";
+}
+
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+static int read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	return 0;
+}
+
+/* Find the first PCI device with "vendor device" @id; fill @bdf. */
+static int find_pci(const char *id, char *bdf)
+{
+	struct dirent *de;
+	char path[512], v[16], d[16], both[40];
+	DIR *dir = opendir("/sys/bus/pci/devices");
+
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vendor", de->d_name);
+		if (read_file(path, v, sizeof(v)))
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", de->d_name);
+		if (read_file(path, d, sizeof(d)))
+			continue;
+		v[strcspn(v, "\n")] = 0;
+		d[strcspn(d, "\n")] = 0;
+		snprintf(both, sizeof(both), "%s %s", v, d);
+		if (!strcmp(both, id)) {
+			strcpy(bdf, de->d_name);
+			closedir(dir);
+			return 0;
+		}
+	}
+	closedir(dir);
+	return -1;
+}
+
+static int bind_vfio(const char *bdf)
+{
+	char path[256], link[256];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n > 0) {
+		link[n] = 0;
+		if (strstr(link, "/vfio-pci"))
+			return 0;
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", bdf);
+		if (write_file(path, bdf))
+			return -1;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", bdf);
+	if (write_file(path, "vfio-pci"))
+		return -1;
+	return write_file("/sys/bus/pci/drivers_probe", bdf);
+}
+
+static uint64_t bar_phys(const char *bdf, int bar)
+{
+	char path[256], buf[4096], *line = buf;
+	unsigned long long start = 0;
+	int i;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource", bdf);
+	if (read_file(path, buf, sizeof(buf)))
+		return 0;
+	for (i = 0; i < bar && line; i++) {
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	if (line)
+		sscanf(line, "%llx", &start);
+	return start;
+}
+
+static int vfio_open(struct vdev *v)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	struct vfio_region_info reg = { .argsz = sizeof(reg) };
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	char path[256], link[256], *group;
+	int type;
+	ssize_t n;
+
+	memset(v, 0, sizeof(*v));
+	v->container = v->group = v->device = -1;
+	if (find_pci(IVSHMEM_ID, v->bdf) || bind_vfio(v->bdf))
+		return -1;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", v->bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -1;
+	link[n] = 0;
+	group = strrchr(link, '/') + 1;
+	snprintf(path, sizeof(path), "/dev/vfio/noiommu-%s", group);
+	type = VFIO_NOIOMMU_IOMMU;
+	if (access(path, F_OK)) {
+		snprintf(path, sizeof(path), "/dev/vfio/%s", group);
+		type = VFIO_TYPE1v2_IOMMU;
+	}
+	v->container = open("/dev/vfio/vfio", O_RDWR);
+	v->group = open(path, O_RDWR);
+	if (v->container < 0 || v->group < 0 ||
+	    ioctl(v->group, VFIO_GROUP_GET_STATUS, &status) ||
+	    ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container) ||
+	    ioctl(v->container, VFIO_SET_IOMMU, type))
+		return -1;
+	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, v->bdf);
+	if (v->device < 0 || ioctl(v->device, VFIO_DEVICE_GET_INFO, &info))
+		return -1;
+	v->flags = info.flags;
+
+	reg.index = BAR;
+	if (ioctl(v->device, VFIO_DEVICE_GET_REGION_INFO, &reg))
+		return -1;
+	v->bar_size = reg.size;
+	v->bar_off = reg.offset;
+	reg.index = VFIO_PCI_CONFIG_REGION_INDEX;
+	if (ioctl(v->device, VFIO_DEVICE_GET_REGION_INFO, &reg))
+		return -1;
+	v->cfg_off = reg.offset;
+	v->bar_phys = bar_phys(v->bdf, BAR);
+	return 0;
+}
+
+static void vfio_close(struct vdev *v)
+{
+	if (v->device >= 0)
+		close(v->device);
+	if (v->group >= 0)
+		close(v->group);
+	if (v->container >= 0)
+		close(v->container);
+	v->device = v->group = v->container = -1;
+}
+
+static int set_memory_decode(struct vdev *v, int on)
+{
+	uint16_t cmd;
+
+	if (pread(v->device, &cmd, 2, v->cfg_off + PCI_COMMAND) != 2)
+		return -1;
+	cmd = on ? (cmd | PCI_COMMAND_MEMORY) : (cmd & ~PCI_COMMAND_MEMORY);
+	return pwrite(v->device, &cmd, 2, v->cfg_off + PCI_COMMAND) == 2 ? 0 : -1;
+}
+
+/* VFIO_DEVICE_FEATURE_DMA_BUF with @nr ranges; the ioctl's result. */
+static int export_ranges(int device, uint32_t region, uint32_t open_flags,
+			 uint32_t flags, uint32_t nr,
+			 const struct vfio_region_dma_range *ranges,
+			 size_t argsz_ranges)
+{
+	size_t size = sizeof(struct vfio_device_feature) +
+		      sizeof(struct vfio_device_feature_dma_buf) +
+		      argsz_ranges * sizeof(*ranges);
+	struct vfio_device_feature *feat = calloc(1, size);
+	struct vfio_device_feature_dma_buf *get = (void *)feat->data;
+	int ret, err;
+
+	feat->argsz = size;
+	feat->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF;
+	get->region_index = region;
+	get->open_flags = open_flags;
+	get->flags = flags;
+	get->nr_ranges = nr;
+	if (ranges)
+		memcpy(get->dma_ranges, ranges, argsz_ranges * sizeof(*ranges));
+	ret = ioctl(device, VFIO_DEVICE_FEATURE, feat);
+	err = errno;
+	free(feat);
+	errno = err;
+	return ret;
+}
+
+static int count_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (dir && readdir(dir))
+		n++;
+	if (dir)
+		closedir(dir);
+	return n;
+}
+
+/* The line of /proc/self/fdinfo/@fd that starts with @key, value only. */
+static int fdinfo(int fd, const char *key, char *val, size_t size)
+{
+	char path[64], buf[4096], *p;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if (read_file(path, buf, sizeof(buf)))
+		return -1;
+	p = strstr(buf, key);
+	if (!p)
+		return -1;
+	p += strlen(key);
+	snprintf(val, size, "%.*s", (int)strcspn(p, "\n"), p);
+	return 0;
+}
+
+static sigjmp_buf sigbus_jmp;
+
+static void on_sigbus(int sig)
+{
+	siglongjmp(sigbus_jmp, 1);
+}
+
+/* Read one byte at @p; 1 if that raised SIGBUS. */
+static int faults(volatile uint8_t *p)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	int hit = 0;
+
+	sigaction(SIGBUS, &sa, &old);
+	if (sigsetjmp(sigbus_jmp, 1))
+		hit = 1;
+	else
+		(void)*p;
+	sigaction(SIGBUS, &old, NULL);
+	return hit;
+}
+
+static void fill(uint8_t *buf, size_t len, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 8));
+}
+
+/* ---- the uAPI ---- */
+
+FIXTURE(dev) {
+	struct vdev v;
+};
+
+FIXTURE_SETUP(dev)
+{
+	ASSERT_EQ(0, vfio_open(&self->v)) TH_LOG("cannot open ivshmem through vfio-pci");
+	ASSERT_GE(self->v.bar_size, 4 * SZ_1M);
+}
+
+FIXTURE_TEARDOWN(dev)
+{
+	vfio_close(&self->v);
+}
+
+TEST_F(dev, probe_and_set)
+{
+	struct vfio_device_feature feat = {
+		.argsz = sizeof(feat),
+		.flags = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET |
+			 VFIO_DEVICE_FEATURE_DMA_BUF,
+	};
+
+	EXPECT_EQ(0, ioctl(self->v.device, VFIO_DEVICE_FEATURE, &feat));
+	feat.flags = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET |
+		     VFIO_DEVICE_FEATURE_DMA_BUF;
+	EXPECT_EQ(-1, ioctl(self->v.device, VFIO_DEVICE_FEATURE, &feat));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+/* The errno rules, one case each. */
+FIXTURE(rules) {
+	struct vdev v;
+};
+
+FIXTURE_SETUP(rules)
+{
+	ASSERT_EQ(0, vfio_open(&self->v));
+}
+
+FIXTURE_TEARDOWN(rules)
+{
+	vfio_close(&self->v);
+}
+
+/* Offsets relative to the BAR's end, resolved at run time. */
+#define BAR_END		(1ull << 62)
+
+FIXTURE_VARIANT(rules) {
+	uint32_t region, flags, open_flags, nr, argsz_nr;
+	struct vfio_region_dma_range r[2];
+	int want_errno;
+};
+
+#define BAD(name_, err_, ...) \
+	FIXTURE_VARIANT_ADD(rules, name_) { .region = BAR, .nr = 1, .argsz_nr = 1, \
+		.open_flags = O_RDWR, .r = { { 0, SZ_4K } }, .want_errno = err_, \
+		__VA_ARGS__ }
+
+BAD(valid, 0);
+BAD(nr_ranges_zero, EINVAL, .nr = 0);
+BAD(flags_nonzero, EINVAL, .flags = 1);
+BAD(rom_region, ENODEV, .region = VFIO_PCI_ROM_REGION_INDEX);
+BAD(config_region, ENODEV, .region = VFIO_PCI_CONFIG_REGION_INDEX);
+BAD(absent_bar, EINVAL, .region = VFIO_PCI_BAR1_REGION_INDEX);
+BAD(bar_smaller_than_slice, EINVAL, .region = VFIO_PCI_BAR0_REGION_INDEX);
+BAD(length_zero, EINVAL, .r = { { 0, 0 } });
+BAD(offset_unaligned, EINVAL, .r = { { 512, SZ_4K } });
+BAD(length_unaligned, EINVAL, .r = { { 0, 100 } });
+BAD(past_bar_end, EINVAL, .r = { { BAR_END, SZ_4K } });
+BAD(straddles_bar_end, EINVAL, .r = { { BAR_END - SZ_4K, 2 * SZ_4K } });
+BAD(lengths_overflow, EINVAL, .nr = 2, .argsz_nr = 2,
+    .r = { { 0, 1ull << 63 }, { 0, 1ull << 63 } });
+BAD(address_overflow, EOVERFLOW, .r = { { ~0ull - SZ_4K + 1, SZ_4K } });
+BAD(too_many_ranges, E2BIG, .nr = 65537);
+BAD(argsz_short_of_ranges, EINVAL, .nr = 2, .argsz_nr = 1);
+BAD(open_flags_unknown, EINVAL, .open_flags = O_RDWR | O_APPEND);
+BAD(open_flags_accmode, EINVAL, .open_flags = O_ACCMODE);
+
+TEST_F(rules, feature)
+{
+	struct vfio_region_dma_range r[2];
+	int before = count_fds(), ret, i;
+
+	memcpy(r, variant->r, sizeof(r));
+	for (i = 0; i < 2; i++)
+		if (r[i].offset >= BAR_END >> 1 && r[i].offset <= BAR_END)
+			r[i].offset = self->v.bar_size - (BAR_END - r[i].offset);
+	ret = export_ranges(self->v.device, variant->region, variant->open_flags,
+			    variant->flags, variant->nr, r, variant->argsz_nr);
+	if (!variant->want_errno) {
+		ASSERT_GE(ret, 0);
+		close(ret);
+	} else {
+		EXPECT_EQ(-1, ret);
+		EXPECT_EQ(variant->want_errno, errno) TH_LOG("errno %d (%s)", errno, strerror(errno));
+	}
+	EXPECT_EQ(before, count_fds()) TH_LOG("a file descriptor leaked");
+}
+
+TEST_F(dev, open_flags_honoured)
+{
+	struct vfio_region_dma_range r = { 0, SZ_4K };
+	int fd;
+
+	fd = export_ranges(self->v.device, BAR, O_RDWR | O_CLOEXEC, 0, 1, &r, 1);
+	ASSERT_GE(fd, 0);
+	EXPECT_EQ(FD_CLOEXEC, fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	EXPECT_EQ(O_RDWR, fcntl(fd, F_GETFL) & O_ACCMODE);
+	close(fd);
+
+	fd = export_ranges(self->v.device, BAR, O_RDONLY, 0, 1, &r, 1);
+	ASSERT_GE(fd, 0);
+	EXPECT_EQ(0, fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	EXPECT_EQ(O_RDONLY, fcntl(fd, F_GETFL) & O_ACCMODE);
+	close(fd);
+}
+
+TEST_F(dev, fdinfo_describes_buffer)
+{
+	struct vfio_region_dma_range r[2] = { { SZ_64K, SZ_4K }, { 0, 2 * SZ_4K } };
+	char val[128];
+	int fd;
+
+	fd = export_ranges(self->v.device, BAR, O_RDWR, 0, 2, r, 2);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, fdinfo(fd, "size:\t", val, sizeof(val)));
+	EXPECT_STREQ("12288", val);
+	ASSERT_EQ(0, fdinfo(fd, "vfio-pci-dev:\t", val, sizeof(val)));
+	EXPECT_STREQ(self->v.bdf, val);
+	ASSERT_EQ(0, fdinfo(fd, "vfio-pci-bar:\t", val, sizeof(val)));
+	EXPECT_STREQ("2", val);
+	ASSERT_EQ(0, fdinfo(fd, "vfio-pci-range:\t", val, sizeof(val)));
+	EXPECT_STREQ("0x10000+0x1000", val);
+	ASSERT_EQ(0, fdinfo(fd, "vfio-pci-revoked:\t", val, sizeof(val)));
+	EXPECT_STREQ("0", val);
+
+	ASSERT_EQ(0, set_memory_decode(&self->v, 0));
+	ASSERT_EQ(0, fdinfo(fd, "vfio-pci-revoked:\t", val, sizeof(val)));
+	EXPECT_STREQ("1", val);
+	ASSERT_EQ(0, set_memory_decode(&self->v, 1));
+	ASSERT_EQ(0, fdinfo(fd, "vfio-pci-revoked:\t", val, sizeof(val)));
+	EXPECT_STREQ("0", val);
+	close(fd);
+}
+
+/* Bytes through the dma-buf mmap show in the vfio region mmap, and back. */
+TEST_F(dev, mmap_round_trip)
+{
+	struct vfio_region_dma_range r[2] = { { 3 * SZ_64K, SZ_4K }, { SZ_64K, 2 * SZ_4K } };
+	size_t len = 3 * SZ_4K, i;
+	uint8_t *dbuf, *region, want[3 * 4096];
+	int fd;
+
+	fd = export_ranges(self->v.device, BAR, O_RDWR, 0, 2, r, 2);
+	ASSERT_GE(fd, 0);
+	dbuf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, dbuf);
+	region = mmap(NULL, 4 * SZ_64K, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      self->v.device, self->v.bar_off);
+	ASSERT_NE(MAP_FAILED, region);
+
+	fill(want, len, 1);
+	memcpy(dbuf, want, len);
+	EXPECT_EQ(0, memcmp(region + 3 * SZ_64K, want, SZ_4K));
+	EXPECT_EQ(0, memcmp(region + SZ_64K, want + SZ_4K, 2 * SZ_4K));
+
+	fill(want, len, 2);
+	memcpy(region + 3 * SZ_64K, want, SZ_4K);
+	memcpy(region + SZ_64K, want + SZ_4K, 2 * SZ_4K);
+	for (i = 0; i < len; i++)
+		if (dbuf[i] != want[i])
+			break;
+	EXPECT_EQ(len, i) TH_LOG("first difference at byte %zu", i);
+
+	/* A private mapping is refused: writes could never reach the BAR. */
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, SZ_4K, PROT_READ, MAP_PRIVATE, fd, 0));
+	munmap(region, 4 * SZ_64K);
+	munmap(dbuf, len);
+	close(fd);
+}
+
+/* Random feature ioctls: only documented errnos, nothing left behind. */
+TEST_F(dev, fuzz_feature)
+{
+	static const int allowed[] = { EINVAL, ENODEV, E2BIG, EOVERFLOW };
+	struct vfio_region_dma_range r[8];
+	int before = count_fds(), ok = 0, fail = 0, iter, i, k;
+	unsigned int seed = 20261120;
+
+	for (iter = 0; iter < 20000; iter++) {
+		uint32_t nr = rand_r(&seed) % 10, region = rand_r(&seed) % 10;
+		uint32_t argsz_nr = nr > 8 ? 8 : nr, flags = 0, oflags = O_RDWR;
+		int ret;
+
+		if (rand_r(&seed) % 16 == 0)
+			flags = rand_r(&seed);
+		if (rand_r(&seed) % 16 == 0)
+			oflags = rand_r(&seed);
+		if (rand_r(&seed) % 32 == 0)
+			nr = rand_r(&seed);
+		if (region > 6 && rand_r(&seed) % 2)
+			region = BAR;
+		for (i = 0; i < 8; i++) {
+			uint64_t pages = self->v.bar_size / SZ_4K;
+
+			switch (rand_r(&seed) % 4) {
+			case 0: /* valid slice */
+				r[i].offset = (rand_r(&seed) % pages) * SZ_4K;
+				r[i].length = SZ_4K * (1 + rand_r(&seed) % 4);
+				if (r[i].offset + r[i].length > self->v.bar_size)
+					r[i].offset = 0;
+				break;
+			case 1: /* unaligned */
+				r[i].offset = rand_r(&seed);
+				r[i].length = rand_r(&seed);
+				break;
+			case 2: /* huge */
+				r[i].offset = ((uint64_t)rand_r(&seed) << 33) | (rand_r(&seed) & ~0xfffu);
+				r[i].length = ((uint64_t)rand_r(&seed) << 33) & ~0xfffull;
+				break;
+			default: /* empty or edge */
+				r[i].offset = self->v.bar_size - SZ_4K * (rand_r(&seed) % 2);
+				r[i].length = SZ_4K * (rand_r(&seed) % 2);
+			}
+		}
+		ret = export_ranges(self->v.device, region, oflags, flags, nr, r, argsz_nr);
+		if (ret >= 0) {
+			ok++;
+			close(ret);
+			continue;
+		}
+		fail++;
+		for (k = 0; k < (int)(sizeof(allowed) / sizeof(allowed[0])); k++)
+			if (errno == allowed[k])
+				break;
+		ASSERT_LT(k, (int)(sizeof(allowed) / sizeof(allowed[0])))
+			TH_LOG("iteration %d: undocumented errno %d", iter, errno);
+	}
+	TH_LOG("%d exports, %d refusals", ok, fail);
+	EXPECT_GT(ok, 0);
+	EXPECT_GT(fail, 0);
+	EXPECT_EQ(before, count_fds());
+}
+
+/* ---- importing for edu: P2P ---- */
+
+FIXTURE(p2p) {
+	struct vdev v;
+	int imp, dmabuf;
+	uint8_t *region;
+};
+
+#define SLICE0_OFF	SZ_1M
+#define SLICE0_LEN	SZ_1M
+#define SLICE1_OFF	0
+#define SLICE1_LEN	(2 * SZ_64K)
+#define DMABUF_LEN	(SLICE0_LEN + SLICE1_LEN)
+
+FIXTURE_SETUP(p2p)
+{
+	struct vfio_region_dma_range r[2] = {
+		{ SLICE0_OFF, SLICE0_LEN }, { SLICE1_OFF, SLICE1_LEN },
+	};
+
+	self->imp = self->dmabuf = -1;
+	ASSERT_EQ(0, vfio_open(&self->v));
+	self->dmabuf = export_ranges(self->v.device, BAR, O_RDWR | O_CLOEXEC,
+				     0, 2, r, 2);
+	ASSERT_GE(self->dmabuf, 0);
+	self->region = mmap(NULL, 2 * SZ_1M, PROT_READ | PROT_WRITE, MAP_SHARED,
+			    self->v.device, self->v.bar_off);
+	ASSERT_NE(MAP_FAILED, self->region);
+	if (access("/dev/dmabuf_importer", F_OK))
+		ASSERT_EQ(0, system("modprobe dmabuf_importer"));
+	self->imp = open("/dev/dmabuf_importer", O_RDWR);
+	ASSERT_GE(self->imp, 0);
+}
+
+FIXTURE_TEARDOWN(p2p)
+{
+	if (self->imp >= 0)
+		close(self->imp);
+	if (self->region && self->region != MAP_FAILED)
+		munmap(self->region, 2 * SZ_1M);
+	if (self->dmabuf >= 0)
+		close(self->dmabuf);
+	vfio_close(&self->v);
+}
+
+static int imp_attach(int imp, int dmabuf, uint32_t flags)
+{
+	struct imp_attach a = { .fd = dmabuf, .flags = flags };
+
+	return ioctl(imp, IMP_ATTACH, &a) ? -errno : 0;
+}
+
+static int imp_map(int imp, uint32_t api, uint32_t pin,
+		   struct imp_range *out, uint32_t *nr)
+{
+	struct imp_map m = { .api = api, .pin = pin, .nr = *nr,
+			     .ranges = (uintptr_t)out };
+
+	if (ioctl(imp, IMP_MAP, &m))
+		return -errno;
+	*nr = m.nr;
+	return 0;
+}
+
+static struct imp_status imp_status(int imp)
+{
+	struct imp_status st = {};
+
+	ioctl(imp, IMP_STATUS, &st);
+	return st;
+}
+
+static int imp_dma(int imp, uint64_t offset, void *data, uint32_t len, int to)
+{
+	struct imp_dma d = { .offset = offset, .len = len, .to_dmabuf = to,
+			     .data = (uintptr_t)data };
+
+	return ioctl(imp, IMP_DMA, &d) ? -errno : 0;
+}
+
+static int reachable(void)
+{
+	return strcmp(topo(), "noreach") != 0;
+}
+
+#define FULL (IMP_DYNAMIC | IMP_P2P | IMP_REVOCABLE)
+
+/* Attach and map for edu, or stop the test where no P2P path exists. */
+#define ATTACH_AND_MAP(api) do { \
+	uint32_t n_ = 0; \
+	if (!reachable()) \
+		SKIP(return, "no P2P path in this topology (see attach_follows_topology)"); \
+	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, FULL)); \
+	ASSERT_EQ(0, imp_map(self->imp, api, 0, NULL, &n_)); \
+} while (0)
+
+TEST_F(p2p, attach_follows_topology)
+{
+	EXPECT_EQ(reachable() ? 0 : -EOPNOTSUPP,
+		  imp_attach(self->imp, self->dmabuf, FULL)) TH_LOG("topology %s", topo());
+}
+
+TEST_F(p2p, attach_needs_peer2peer)
+{
+	EXPECT_EQ(-EOPNOTSUPP, imp_attach(self->imp, self->dmabuf, 0));
+	EXPECT_EQ(-EOPNOTSUPP, imp_attach(self->imp, self->dmabuf, IMP_DYNAMIC));
+}
+
+TEST_F(p2p, pins_only_for_revocable_importers)
+{
+	uint32_t nr = 0;
+
+	if (!reachable())
+		SKIP(return, "no P2P path in this topology");
+	/*
+	 * Without CONFIG_DMABUF_MOVE_NOTIFY the core pins every mapping of a
+	 * dynamic exporter, so an importer that cannot take a revoke cannot
+	 * map at all.
+	 */
+	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, IMP_DYNAMIC | IMP_P2P));
+	EXPECT_EQ(-EOPNOTSUPP, imp_map(self->imp, IMP_API_RANGES, 1, NULL, &nr));
+	EXPECT_EQ(0, imp_status(self->imp).mapped);
+	ASSERT_EQ(0, ioctl(self->imp, IMP_DETACH));
+
+	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, FULL));
+	EXPECT_EQ(0, imp_map(self->imp, IMP_API_RANGES, 1, NULL, &nr));
+	EXPECT_EQ(2, nr);
+}
+
+TEST_F(p2p, ranges_are_device_addresses)
+{
+	struct imp_range r[4];
+	uint32_t nr = 4;
+
+	if (!reachable())
+		SKIP(return, "no P2P path in this topology");
+	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, FULL));
+	ASSERT_EQ(0, imp_map(self->imp, IMP_API_RANGES, 0, r, &nr));
+	ASSERT_EQ(2, nr);
+	EXPECT_EQ(SLICE0_LEN, r[0].len);
+	EXPECT_EQ(SLICE1_LEN, r[1].len);
+	if (!strcmp(topo(), "switch")) {
+		/* Bus addresses; q35 has no host-to-PCI offset. */
+		EXPECT_EQ(self->v.bar_phys + SLICE0_OFF, r[0].addr);
+		EXPECT_EQ(self->v.bar_phys + SLICE1_OFF, r[1].addr);
+	} else {
+		/* IOVAs from the IOMMU, not the BAR's address. */
+		EXPECT_NE(self->v.bar_phys + SLICE0_OFF, r[0].addr);
+		EXPECT_EQ(0, r[0].addr % SZ_4K);
+		EXPECT_EQ(0, r[1].addr % SZ_4K);
+	}
+	TH_LOG("%s: BAR at %#llx, ranges %#llx+%#llx %#llx+%#llx", topo(),
+	       (unsigned long long)self->v.bar_phys,
+	       (unsigned long long)r[0].addr, (unsigned long long)r[0].len,
+	       (unsigned long long)r[1].addr, (unsigned long long)r[1].len);
+}
+
+TEST_F(p2p, sg_table_through_core_shim)
+{
+	const uint32_t slice1 = SLICE0_LEN / SZ_64K;
+	struct imp_range r[64];
+	uint32_t nr = 64, i;
+	uint64_t total = 0;
+
+	if (!reachable())
+		SKIP(return, "no P2P path in this topology");
+	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, FULL));
+	ASSERT_EQ(0, imp_map(self->imp, IMP_API_SGT, 0, r, &nr));
+	/* edu's max segment is the PCI default of 64 KiB. */
+	ASSERT_EQ(DMABUF_LEN / SZ_64K, nr);
+	for (i = 0; i < nr; i++) {
+		EXPECT_EQ(SZ_64K, r[i].len);
+		if (i && i != slice1)
+			EXPECT_EQ(r[i - 1].addr + SZ_64K, r[i].addr);
+		total += r[i].len;
+	}
+	EXPECT_EQ(DMABUF_LEN, total);
+	if (!strcmp(topo(), "switch")) {
+		EXPECT_EQ(self->v.bar_phys + SLICE0_OFF, r[0].addr);
+		EXPECT_EQ(self->v.bar_phys + SLICE1_OFF, r[slice1].addr);
+	}
+}
+
+/* edu DMAs a pattern into the dma-buf and back; check through vfio. */
+static void dma_round_trip(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(p2p) *self, unsigned int seed)
+{
+	/* Offsets in the dma-buf and where they land in the BAR. */
+	static const struct { uint64_t dmabuf, bar; } at[] = {
+		{ 0, SLICE0_OFF },
+		{ SLICE0_LEN - 2048, SLICE0_OFF + SLICE0_LEN - 2048 },
+		{ SLICE0_LEN + 4096, SLICE1_OFF + 4096 },
+	};
+	uint8_t want[2048], got[2048];
+	unsigned int i;
+
+	for (i = 0; i < 3; i++) {
+		fill(want, sizeof(want), seed + i);
+		ASSERT_EQ(0, imp_dma(self->imp, at[i].dmabuf, want, sizeof(want), 1));
+		EXPECT_EQ(0, memcmp(self->region + at[i].bar, want, sizeof(want)))
+			TH_LOG("edu -> BAR at dma-buf offset %#llx", (unsigned long long)at[i].dmabuf);
+
+		fill(want, sizeof(want), seed + 100 + i);
+		memcpy(self->region + at[i].bar, want, sizeof(want));
+		memset(got, 0, sizeof(got));
+		ASSERT_EQ(0, imp_dma(self->imp, at[i].dmabuf, got, sizeof(got), 0));
+		EXPECT_EQ(0, memcmp(got, want, sizeof(want)))
+			TH_LOG("BAR -> edu at dma-buf offset %#llx", (unsigned long long)at[i].dmabuf);
+	}
+}
+
+TEST_F(p2p, dma_through_ranges)
+{
+	ATTACH_AND_MAP(IMP_API_RANGES);
+	dma_round_trip(_metadata, self, 10);
+}
+
+TEST_F(p2p, dma_through_sg_table)
+{
+	ATTACH_AND_MAP(IMP_API_SGT);
+	dma_round_trip(_metadata, self, 20);
+}
+
+TEST_F(p2p, dma_refused_across_ranges)
+{
+	uint8_t buf[2048];
+
+	ATTACH_AND_MAP(IMP_API_RANGES);
+	EXPECT_EQ(-EINVAL, imp_dma(self->imp, SLICE0_LEN - 1024, buf, sizeof(buf), 1));
+	EXPECT_EQ(-EINVAL, imp_dma(self->imp, DMABUF_LEN, buf, 64, 1));
+}
+
+/* After a revoke: no mapping, no DMA, no CPU access. */
+static void expect_revoked(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(p2p) *self, uint8_t *cpu)
+{
+	struct imp_status before = imp_status(self->imp), after;
+	uint8_t buf[64] = {};
+	uint32_t nr = 0;
+
+	EXPECT_EQ(0, before.mapped);
+	EXPECT_EQ(-ENODEV, imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
+	EXPECT_EQ(-ENODEV, imp_map(self->imp, IMP_API_SGT, 0, NULL, &nr));
+	EXPECT_EQ(-ENODEV, imp_dma(self->imp, 0, buf, sizeof(buf), 1));
+	after = imp_status(self->imp);
+	EXPECT_EQ(before.dma_count, after.dma_count) TH_LOG("DMA issued while revoked");
+	if (cpu)
+		EXPECT_EQ(1, faults(cpu)) TH_LOG("CPU access while revoked did not fault");
+}
+
+TEST_F(p2p, revoke_by_memory_disable)
+{
+	uint8_t *cpu;
+	uint32_t moves, nr = 0;
+
+	ATTACH_AND_MAP(IMP_API_RANGES);
+	cpu = mmap(NULL, SZ_4K, PROT_READ, MAP_SHARED, self->dmabuf, 0);
+	ASSERT_NE(MAP_FAILED, cpu);
+	EXPECT_EQ(0, faults(cpu));
+	moves = imp_status(self->imp).moves;
+
+	ASSERT_EQ(0, set_memory_decode(&self->v, 0));
+	EXPECT_EQ(moves + 1, imp_status(self->imp).moves);
+	expect_revoked(_metadata, self, cpu);
+
+	ASSERT_EQ(0, set_memory_decode(&self->v, 1));
+	EXPECT_EQ(moves + 2, imp_status(self->imp).moves);
+	EXPECT_EQ(0, faults(cpu));
+	ASSERT_EQ(0, imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
+	dma_round_trip(_metadata, self, 30);
+	munmap(cpu, SZ_4K);
+}
+
+TEST_F(p2p, revoke_by_reset)
+{
+	uint32_t moves, nr = 0;
+
+	if (!(self->v.flags & VFIO_DEVICE_FLAGS_RESET))
+		SKIP(return, "the device has no reset method in this topology");
+	ATTACH_AND_MAP(IMP_API_RANGES);
+	moves = imp_status(self->imp).moves;
+	ASSERT_EQ(0, ioctl(self->v.device, VFIO_DEVICE_RESET));
+	/* Revoked for the reset, given back after it. */
+	EXPECT_EQ(moves + 2, imp_status(self->imp).moves);
+	EXPECT_EQ(0, imp_status(self->imp).mapped);
+	ASSERT_EQ(0, imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
+	dma_round_trip(_metadata, self, 40);
+}
+
+TEST_F(p2p, revoke_by_close)
+{
+	char val[16];
+	uint8_t *cpu;
+	uint32_t moves;
+
+	ATTACH_AND_MAP(IMP_API_SGT);
+	cpu = mmap(NULL, SZ_4K, PROT_READ, MAP_SHARED, self->dmabuf, 0);
+	ASSERT_NE(MAP_FAILED, cpu);
+	moves = imp_status(self->imp).moves;
+	munmap(self->region, 2 * SZ_1M);
+	self->region = NULL;
+	vfio_close(&self->v);
+	EXPECT_EQ(moves + 1, imp_status(self->imp).moves);
+	expect_revoked(_metadata, self, cpu);
+	ASSERT_EQ(0, fdinfo(self->dmabuf, "vfio-pci-revoked:\t", val, sizeof(val)));
+	EXPECT_STREQ("1", val);
+	munmap(cpu, SZ_4K);
+}
+
+TEST_F(p2p, revoke_by_unbind)
+{
+	char path[128];
+
+	ATTACH_AND_MAP(IMP_API_RANGES);
+	munmap(self->region, 2 * SZ_1M);
+	self->region = NULL;
+	vfio_close(&self->v);
+	/* The dma-buf and the importer's attachment must not hold up unbind. */
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", self->v.bdf);
+	ASSERT_EQ(0, write_file(path, self->v.bdf));
+	expect_revoked(_metadata, self, NULL);
+	ASSERT_EQ(0, ioctl(self->imp, IMP_DETACH));
+	ASSERT_EQ(0, write_file("/sys/bus/pci/drivers_probe", self->v.bdf));
+}
+
+struct race {
+	FIXTURE_DATA(p2p) *self;
+	volatile int stop;
+	int errors;
+};
+
+static void *race_importer(void *arg)
+{
+	struct race *race = arg;
+	uint8_t buf[256];
+	uint32_t nr;
+	int ret;
+
+	while (!race->stop) {
+		nr = 0;
+		ret = imp_map(race->self->imp, IMP_API_RANGES, 0, NULL, &nr);
+		if (ret && ret != -ENODEV && ret != -EBUSY)
+			race->errors++;
+		ret = imp_dma(race->self->imp, SLICE0_LEN, buf, sizeof(buf), 1);
+		if (ret && ret != -ENODEV)
+			race->errors++;
+		ioctl(race->self->imp, IMP_UNMAP);
+	}
+	return NULL;
+}
+
+static void *race_revoker(void *arg)
+{
+	struct race *race = arg;
+	unsigned int i = 0;
+
+	while (!race->stop) {
+		set_memory_decode(&race->self->v, i & 1);
+		if (race->self->v.flags & VFIO_DEVICE_FLAGS_RESET && i % 5 == 0)
+			ioctl(race->self->v.device, VFIO_DEVICE_RESET);
+		i++;
+	}
+	set_memory_decode(&race->self->v, 1);
+	return NULL;
+}
+
+TEST_F(p2p, races_stay_consistent)
+{
+	struct race race = { .self = self };
+	pthread_t t[3];
+	int i;
+
+	if (!reachable())
+		SKIP(return, "no P2P path in this topology");
+	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, FULL));
+	ASSERT_EQ(0, pthread_create(&t[0], NULL, race_importer, &race));
+	ASSERT_EQ(0, pthread_create(&t[1], NULL, race_importer, &race));
+	ASSERT_EQ(0, pthread_create(&t[2], NULL, race_revoker, &race));
+	sleep(3);
+	race.stop = 1;
+	for (i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	EXPECT_EQ(0, race.errors);
+	/* Closing with an importer attached, mid-race state: still clean. */
+	vfio_close(&self->v);
+	EXPECT_EQ(0, imp_status(self->imp).mapped);
+}
+
+TEST_HARNESS_MAIN
