@@ -6,6 +6,7 @@ BUILD ?= $(CURDIR)/build
 KSRC ?=
 TOPO ?= switch
 CMD ?= true
+KASAN ?= 1
 export BUILD KASAN
 
 TREE_ARGS = --tree $(BUILD)/linux --repo $(CURDIR) $(if $(KSRC),--ksrc $(KSRC))

@@ -5,10 +5,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 TREE=$BUILD/linux          # the assembled source tree (a git repository)
-# KASAN=1 builds a second test kernel beside the first, so switching back
-# and forth costs no rebuild.
+# The test kernel has generic KASAN unless KASAN=0; the two flavours build
+# in separate directories, so switching costs no rebuild.
 FLAVOR=
-[ "${KASAN:-0}" = 1 ] && FLAVOR=-kasan
+[ "${KASAN:-1}" = 1 ] && FLAVOR=-kasan
 OBJ=$BUILD/obj$FLAVOR      # kbuild output of the test kernel
 INITRAMFS=$BUILD/initramfs$FLAVOR.cpio.gz
 OUT=$ROOT/out

@@ -272,9 +272,10 @@ static const struct dma_buf_ops vfio_pci_dma_buf_ops = {
 	.release = vfio_pci_dma_buf_release,
 };
 
-/* Check the user's slices of @bar; return the dma-buf's size or an errno. */
-static s64 check_ranges(struct pci_dev *pdev, u32 bar,
-			const struct vfio_region_dma_range *ranges, u32 nr)
+/* Check the user's slices of @bar and add up their lengths in @size. */
+static int check_ranges(struct pci_dev *pdev, u32 bar,
+			const struct vfio_region_dma_range *ranges, u32 nr,
+			u64 *size)
 {
 	resource_size_t start = pci_resource_start(pdev, bar);
 	resource_size_t len = pci_resource_len(pdev, bar);
@@ -297,9 +298,8 @@ static s64 check_ranges(struct pci_dev *pdev, u32 bar,
 		if (offset + length > len)
 			return -EINVAL;
 	}
-	if (total > SIZE_MAX >> 1)
-		return -EINVAL;
-	return total;
+	*size = total;
+	return 0;
 }
 
 /**
@@ -323,7 +323,7 @@ int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
 	struct vfio_region_dma_range *ranges;
 	DEFINE_DMA_BUF_EXPORT_INFO(exp_info);
 	struct vfio_pci_dma_buf *priv;
-	s64 size;
+	u64 size;
 	int ret;
 
 	ret = vfio_check_feature(flags, argsz, VFIO_DEVICE_FEATURE_GET,
@@ -349,11 +349,10 @@ int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
 	if (IS_ERR(ranges))
 		return PTR_ERR(ranges);
 
-	size = check_ranges(vdev->pdev, get.region_index, ranges, get.nr_ranges);
-	if (size < 0) {
-		ret = size;
+	ret = check_ranges(vdev->pdev, get.region_index, ranges, get.nr_ranges,
+			   &size);
+	if (ret)
 		goto err_free_ranges;
-	}
 
 	ret = -ENOMEM;
 	priv = kzalloc(struct_size(priv, ranges, get.nr_ranges), GFP_KERNEL);
