@@ -616,7 +616,7 @@ TEST_F(p2p, revoke_by_unbind)
 
 struct race {
 	FIXTURE_DATA(p2p) *self;
-	volatile int stop;
+	volatile int stop, stop_revoker;
 	int errors;
 };
 
@@ -645,7 +645,7 @@ static void *race_revoker(void *arg)
 	struct race *race = arg;
 	unsigned int i = 0;
 
-	while (!race->stop) {
+	while (!race->stop_revoker) {
 		set_memory_decode(&race->self->v, i & 1);
 		if (race->self->v.flags & VFIO_DEVICE_FLAGS_RESET && i % 5 == 0)
 			ioctl(race->self->v.device, VFIO_DEVICE_RESET);
@@ -667,13 +667,20 @@ TEST_F(p2p, races_stay_consistent)
 	ASSERT_EQ(0, pthread_create(&t[0], NULL, race_importer, &race));
 	ASSERT_EQ(0, pthread_create(&t[1], NULL, race_importer, &race));
 	ASSERT_EQ(0, pthread_create(&t[2], NULL, race_revoker, &race));
-	sleep(3);
+	sleep(2);
+	race.stop_revoker = 1;
+	pthread_join(t[2], NULL);
+	/* Then close the device under the importers' feet. */
+	ASSERT_EQ(0, pthread_create(&t[2], NULL, race_importer, &race));
+	usleep(500000);
+	munmap(self->region, 2 * SZ_1M);
+	self->region = NULL;
+	vfio_close(&self->v);
+	usleep(500000);
 	race.stop = 1;
 	for (i = 0; i < 3; i++)
 		pthread_join(t[i], NULL);
 	EXPECT_EQ(0, race.errors);
-	/* Closing with an importer attached, mid-race state: still clean. */
-	vfio_close(&self->v);
 	EXPECT_EQ(0, imp_status(self->imp).mapped);
 }
 

@@ -23,6 +23,9 @@
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <rdma/ib_umem.h>
+#include <rdma/ib_verbs.h>
+#include <rdma/iter.h>
 
 #include "dmabuf_importer.h"
 
@@ -42,6 +45,7 @@ struct edu {
 	struct mutex lock;		/* one DMA at a time */
 	void *bounce;			/* RAM side of every transfer */
 	dma_addr_t bounce_dma;
+	struct ib_device *ibdev;	/* for umems; never registered */
 };
 
 static struct edu *edu;
@@ -56,6 +60,11 @@ struct importer {
 	bool pinned;
 	u32 moves;
 	u32 dma_count;
+	/* An RDMA umem of a dma-buf */
+	struct ib_umem_dmabuf *umem;
+	u64 iova, pgsz;
+	u32 invalidations;		/* under the umem's dma-buf lock */
+	u32 revoke_calls;
 };
 
 static void importer_unmap(struct importer *imp)
@@ -341,6 +350,267 @@ static int importer_status(struct importer *imp, struct imp_status __user *uarg)
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
+/* A dynamic umem's move_notify: what an RDMA driver does, unmap. */
+static void umem_move_notify(struct dma_buf_attachment *attach)
+{
+	struct ib_umem_dmabuf *umem_dmabuf = attach->importer_priv;
+	struct importer *imp = umem_dmabuf->private;
+
+	imp->invalidations++;
+	ib_umem_dmabuf_unmap_pages(umem_dmabuf);
+}
+
+static const struct dma_buf_attach_ops umem_ops = {
+	.allow_peer2peer = true,
+	.allow_revoke = true,
+	.move_notify = umem_move_notify,
+};
+
+/* The pinned revocable umem's revoke callback: stop using it. */
+static void umem_revoke(void *priv)
+{
+	struct importer *imp = priv;
+
+	imp->revoke_calls++;
+}
+
+static struct dma_resv *umem_resv(struct importer *imp)
+{
+	return imp->umem->attach->dmabuf->resv;
+}
+
+#define UMEM_MAX_BLOCKS	(1u << 20)
+
+/* Lock held, umem mapped: the page size, and the blocks into @out. */
+static int umem_walk(struct importer *imp, struct imp_umem *arg, u64 *out)
+{
+	struct ib_umem *umem = &imp->umem->umem;
+	struct ib_block_iter biter;
+	u32 n = 0;
+
+	if (!imp->umem->ranges)
+		return -ENODEV;
+	imp->iova = arg->iova;
+	imp->pgsz = ib_umem_find_best_pgsz(umem, arg->pgsz_bitmap, arg->iova);
+	if (!imp->pgsz)
+		return -EINVAL;
+	arg->pgsz = imp->pgsz;
+	arg->page_blocks = ib_umem_num_dma_blocks(umem, PAGE_SIZE);
+	arg->contiguous = ib_umem_is_contiguous(umem);
+	rdma_umem_for_each_dma_block(umem, &biter, imp->pgsz) {
+		if (n < arg->nr_blocks)
+			out[n] = rdma_block_iter_dma_address(&biter);
+		n++;
+	}
+	arg->nr_blocks = n;
+	return 0;
+}
+
+/* Hand the walk's results back; @out holds the first blocks. */
+static int umem_walk_done(struct imp_umem *arg, struct imp_umem __user *uarg,
+			  u64 *out, u32 room)
+{
+	int ret = 0;
+
+	if (out && copy_to_user(u64_to_user_ptr(arg->blocks), out,
+				min(room, arg->nr_blocks) * sizeof(*out)))
+		ret = -EFAULT;
+	if (!ret && copy_to_user(uarg, arg, sizeof(*arg)))
+		ret = -EFAULT;
+	kvfree(out);
+	return ret;
+}
+
+static u64 *umem_walk_buffer(struct imp_umem *arg)
+{
+	if (arg->nr_blocks > UMEM_MAX_BLOCKS)
+		arg->nr_blocks = UMEM_MAX_BLOCKS;
+	if (!arg->nr_blocks)
+		return NULL;
+	return kvcalloc(arg->nr_blocks, sizeof(u64), GFP_KERNEL);
+}
+
+static int importer_umem_get(struct importer *imp, struct imp_umem __user *uarg)
+{
+	struct ib_umem_dmabuf *umem;
+	struct imp_umem arg;
+	u64 *out;
+	u32 room;
+	int ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (imp->umem)
+		return -EBUSY;
+	if (arg.mode > IMP_UMEM_PINNED_REVOCABLE)
+		return -EINVAL;
+	out = umem_walk_buffer(&arg);
+	room = arg.nr_blocks;
+	if (room && !out)
+		return -ENOMEM;
+
+	switch (arg.mode) {
+	case IMP_UMEM_DYNAMIC:
+		umem = ib_umem_dmabuf_get(edu->ibdev, arg.offset, arg.length,
+					  arg.fd, IB_ACCESS_LOCAL_WRITE, &umem_ops);
+		if (IS_ERR(umem))
+			goto err_get;
+		dma_resv_lock(umem->attach->dmabuf->resv, NULL);
+		umem->private = imp;
+		ret = ib_umem_dmabuf_map_pages(umem);
+		break;
+	case IMP_UMEM_PINNED:
+		umem = ib_umem_dmabuf_get_pinned(edu->ibdev, arg.offset,
+						 arg.length, arg.fd,
+						 IB_ACCESS_LOCAL_WRITE);
+		if (IS_ERR(umem))
+			goto err_get;
+		dma_resv_lock(umem->attach->dmabuf->resv, NULL);
+		ret = 0;
+		break;
+	case IMP_UMEM_PINNED_REVOCABLE:
+		umem = ib_umem_dmabuf_get_pinned_revocable_and_lock(edu->ibdev,
+				arg.offset, arg.length, arg.fd,
+				IB_ACCESS_LOCAL_WRITE);
+		if (IS_ERR(umem))
+			goto err_get;
+		ib_umem_dmabuf_set_revoke_locked(umem, umem_revoke, imp);
+		ret = 0;
+		break;
+	}
+	imp->umem = umem;
+	if (!ret)
+		ret = umem_walk(imp, &arg, out);
+	dma_resv_unlock(umem->attach->dmabuf->resv);
+	if (ret) {
+		ib_umem_release(&umem->umem);
+		imp->umem = NULL;
+		kvfree(out);
+		return ret;
+	}
+	return umem_walk_done(&arg, uarg, out, room);
+
+err_get:
+	kvfree(out);
+	return PTR_ERR(umem);
+}
+
+static int importer_umem_map(struct importer *imp, struct imp_umem __user *uarg)
+{
+	struct imp_umem arg;
+	u64 *out;
+	u32 room;
+	int ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (!imp->umem)
+		return -ENXIO;
+	out = umem_walk_buffer(&arg);
+	room = arg.nr_blocks;
+	if (room && !out)
+		return -ENOMEM;
+	dma_resv_lock(umem_resv(imp), NULL);
+	/* A revoked umem is gone for good: say so as the exporter would. */
+	ret = imp->umem->revoked ? -ENODEV : ib_umem_dmabuf_map_pages(imp->umem);
+	if (!ret)
+		ret = umem_walk(imp, &arg, out);
+	dma_resv_unlock(umem_resv(imp));
+	if (ret) {
+		kvfree(out);
+		return ret;
+	}
+	return umem_walk_done(&arg, uarg, out, room);
+}
+
+static int importer_umem_status(struct importer *imp,
+				struct imp_umem_status __user *uarg)
+{
+	struct imp_umem_status st = {};
+
+	if (imp->umem) {
+		dma_resv_lock(umem_resv(imp), NULL);
+		st.mapped = !!imp->umem->ranges;
+		st.revoked = imp->umem->revoked;
+		st.invalidations = imp->invalidations;
+		st.revoke_calls = imp->revoke_calls;
+		dma_resv_unlock(umem_resv(imp));
+	}
+	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+/* The DMA address of MR byte @offset, from the umem's blocks. */
+static int umem_dma_address(struct importer *imp, u64 offset, u32 len,
+			    dma_addr_t *addr)
+{
+	u64 pos = (imp->iova & (imp->pgsz - 1)) + offset;
+	struct ib_block_iter biter;
+	u64 k = pos / imp->pgsz;
+
+	if (offset >= imp->umem->umem.length ||
+	    len > imp->umem->umem.length - offset ||
+	    (pos & (imp->pgsz - 1)) + len > imp->pgsz)
+		return -EINVAL;
+	rdma_umem_for_each_dma_block(&imp->umem->umem, &biter, imp->pgsz) {
+		if (!k--) {
+			*addr = rdma_block_iter_dma_address(&biter) +
+				(pos & (imp->pgsz - 1));
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int importer_umem_dma(struct importer *imp,
+			     struct imp_umem_dma __user *uarg)
+{
+	struct imp_umem_dma arg;
+	dma_addr_t target;
+	int ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (!arg.len || arg.len > IMP_DMA_MAX)
+		return -EINVAL;
+	if (!imp->umem)
+		return -ENXIO;
+
+	mutex_lock(&edu->lock);
+	if (arg.to_mr &&
+	    copy_from_user(edu->bounce, u64_to_user_ptr(arg.data), arg.len)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	dma_resv_lock(umem_resv(imp), NULL);
+	ret = -ENODEV;
+	if (imp->umem->ranges && !imp->revoke_calls)
+		ret = umem_dma_address(imp, arg.offset, arg.len, &target);
+	if (!ret) {
+		imp->dma_count++;
+		if (arg.to_mr)
+			ret = edu_transfer(edu->bounce_dma, arg.len, false) ?:
+			      edu_transfer(target, arg.len, true);
+		else
+			ret = edu_transfer(target, arg.len, false) ?:
+			      edu_transfer(edu->bounce_dma, arg.len, true);
+	}
+	dma_resv_unlock(umem_resv(imp));
+	if (!ret && !arg.to_mr &&
+	    copy_to_user(u64_to_user_ptr(arg.data), edu->bounce, arg.len))
+		ret = -EFAULT;
+out:
+	mutex_unlock(&edu->lock);
+	return ret;
+}
+
+static void importer_umem_put(struct importer *imp)
+{
+	if (!imp->umem)
+		return;
+	ib_umem_release(&imp->umem->umem);
+	imp->umem = NULL;
+}
+
 static long importer_ioctl(struct file *file, unsigned int cmd,
 			   unsigned long arg)
 {
@@ -368,6 +638,17 @@ static long importer_ioctl(struct file *file, unsigned int cmd,
 		return importer_status(imp, uarg);
 	case IMP_DMA:
 		return importer_dma(imp, uarg);
+	case IMP_UMEM_GET:
+		return importer_umem_get(imp, uarg);
+	case IMP_UMEM_MAP:
+		return importer_umem_map(imp, uarg);
+	case IMP_UMEM_STATUS:
+		return importer_umem_status(imp, uarg);
+	case IMP_UMEM_DMA:
+		return importer_umem_dma(imp, uarg);
+	case IMP_UMEM_PUT:
+		importer_umem_put(imp);
+		return 0;
 	default:
 		return -ENOTTY;
 	}
@@ -387,6 +668,7 @@ static int importer_release(struct inode *inode, struct file *file)
 {
 	struct importer *imp = file->private_data;
 
+	importer_umem_put(imp);
 	importer_detach(imp);
 	kfree(imp);
 	return 0;
@@ -431,13 +713,19 @@ static int edu_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 					 &edu->bounce_dma, GFP_KERNEL);
 	if (!edu->bounce)
 		goto err_free;
+	edu->ibdev = _ib_alloc_device(sizeof(*edu->ibdev));
+	if (!edu->ibdev)
+		goto err_bounce;
+	edu->ibdev->dma_device = &pdev->dev;
 	pci_set_master(pdev);
 
 	ret = misc_register(&importer_misc);
 	if (ret)
-		goto err_bounce;
+		goto err_ibdev;
 	return 0;
 
+err_ibdev:
+	ib_dealloc_device(edu->ibdev);
 err_bounce:
 	dma_free_coherent(&pdev->dev, PAGE_SIZE, edu->bounce, edu->bounce_dma);
 err_free:
@@ -450,6 +738,7 @@ static void edu_remove(struct pci_dev *pdev)
 {
 	misc_deregister(&importer_misc);
 	pci_clear_master(pdev);
+	ib_dealloc_device(edu->ibdev);
 	dma_free_coherent(&pdev->dev, PAGE_SIZE, edu->bounce, edu->bounce_dma);
 	kfree(edu);
 	edu = NULL;

@@ -2,8 +2,8 @@
 /*
  * Interface of the test-only dma-buf importer (dmabuf_importer.c beside
  * this file): a driver for QEMU's edu device that imports a dma-buf
- * for edu, through the range API or the sg_table API, and moves bytes
- * between it and RAM with edu's DMA engine.  /dev/dmabuf_importer; one
+ * for edu, through the range API or the sg_table API or as an RDMA umem,
+ * and moves bytes between it and RAM with edu's DMA engine.  /dev/dmabuf_importer; one
  * attachment per open file.
  */
 #ifndef DMABUF_IMPORTER_H
@@ -55,11 +55,49 @@ struct imp_dma {
 	__u64 data;		/* user buffer of @len bytes */
 };
 
+/* RDMA umems of a dma-buf, with edu as the ib_device's DMA device */
+#define IMP_UMEM_DYNAMIC		0	/* ib_umem_dmabuf_get() */
+#define IMP_UMEM_PINNED			1	/* ib_umem_dmabuf_get_pinned() */
+#define IMP_UMEM_PINNED_REVOCABLE	2	/* ..._get_pinned_revocable_and_lock() */
+
+struct imp_umem {
+	__s32 fd;		/* the dma-buf (IMP_UMEM_GET only) */
+	__u32 mode;		/* IMP_UMEM_* (IMP_UMEM_GET only) */
+	__u64 offset;		/* of the MR in the dma-buf (IMP_UMEM_GET only) */
+	__u64 length;		/* of the MR (IMP_UMEM_GET only) */
+	__u64 iova;		/* of the MR */
+	__u64 pgsz_bitmap;	/* the "driver's" page sizes */
+	__u64 pgsz;		/* out: ib_umem_find_best_pgsz() */
+	__u64 page_blocks;	/* out: ib_umem_num_dma_blocks() at PAGE_SIZE */
+	__u32 nr_blocks;	/* in: room in @blocks; out: blocks at @pgsz */
+	__u32 contiguous;	/* out: ib_umem_is_contiguous() */
+	__u64 blocks;		/* user array of __u64 block DMA addresses */
+};
+
+struct imp_umem_status {
+	__u32 mapped;		/* the umem holds DMA ranges */
+	__u32 revoked;		/* the umem was revoked */
+	__u32 invalidations;	/* move_notify calls (dynamic) */
+	__u32 revoke_calls;	/* revoke callback calls (pinned revocable) */
+};
+
+struct imp_umem_dma {
+	__u64 offset;		/* byte offset in the MR */
+	__u32 len;		/* 1 to IMP_DMA_MAX, within one block */
+	__u32 to_mr;		/* 1: @data -> MR; 0: MR -> @data */
+	__u64 data;
+};
+
 #define IMP_ATTACH	_IOW('i', 1, struct imp_attach)
 #define IMP_DETACH	_IO('i', 2)
 #define IMP_MAP		_IOWR('i', 3, struct imp_map)
 #define IMP_UNMAP	_IO('i', 4)
 #define IMP_STATUS	_IOR('i', 5, struct imp_status)
 #define IMP_DMA		_IOW('i', 6, struct imp_dma)
+#define IMP_UMEM_GET	_IOWR('i', 7, struct imp_umem)	/* get, map, walk */
+#define IMP_UMEM_MAP	_IOWR('i', 8, struct imp_umem)	/* map again, walk */
+#define IMP_UMEM_STATUS	_IOR('i', 9, struct imp_umem_status)
+#define IMP_UMEM_DMA	_IOW('i', 10, struct imp_umem_dma)
+#define IMP_UMEM_PUT	_IO('i', 11)
 
 #endif /* DMABUF_IMPORTER_H */
