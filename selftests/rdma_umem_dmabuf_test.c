@@ -44,15 +44,13 @@ FIXTURE_SETUP(umem)
 	self->region = mmap(NULL, SZ_2M, PROT_READ | PROT_WRITE, MAP_SHARED,
 			    self->v.device, self->v.bar_off);
 	ASSERT_NE(MAP_FAILED, self->region);
-	if (access("/dev/dmabuf_importer", F_OK))
-		ASSERT_EQ(0, system("modprobe dmabuf_importer"));
-	self->imp = open("/dev/dmabuf_importer", O_RDWR);
+	self->imp = open_importer();
 	ASSERT_GE(self->imp, 0);
 
 	if (!strcmp(topo(), "noreach"))
 		return;
 	/* What the exporter maps for edu, through the range API. */
-	peek = open("/dev/dmabuf_importer", O_RDWR);
+	peek = open_importer();
 	ASSERT_GE(peek, 0);
 	ASSERT_EQ(0, imp_attach(peek, self->dmabuf, IMP_DYNAMIC | IMP_P2P | IMP_REVOCABLE));
 	ASSERT_EQ(0, imp_map(peek, IMP_API_RANGES, 0, self->ranges, &nr));
@@ -108,8 +106,8 @@ static struct imp_umem_status umem_status(int imp)
 
 static int umem_dma(int imp, uint64_t offset, void *data, uint32_t len, int to_mr)
 {
-	struct imp_umem_dma d = { .offset = offset, .len = len, .to_mr = to_mr,
-				  .data = (uintptr_t)data };
+	struct imp_dma d = { .offset = offset, .len = len, .to_dmabuf = to_mr,
+			     .data = (uintptr_t)data };
 
 	return ioctl(imp, IMP_UMEM_DMA, &d) ? -errno : 0;
 }

@@ -352,9 +352,7 @@ FIXTURE_SETUP(p2p)
 	self->region = mmap(NULL, 2 * SZ_1M, PROT_READ | PROT_WRITE, MAP_SHARED,
 			    self->v.device, self->v.bar_off);
 	ASSERT_NE(MAP_FAILED, self->region);
-	if (access("/dev/dmabuf_importer", F_OK))
-		ASSERT_EQ(0, system("modprobe dmabuf_importer"));
-	self->imp = open("/dev/dmabuf_importer", O_RDWR);
+	self->imp = open_importer();
 	ASSERT_GE(self->imp, 0);
 }
 
@@ -612,6 +610,52 @@ TEST_F(p2p, revoke_by_unbind)
 	expect_revoked(_metadata, self, NULL);
 	ASSERT_EQ(0, ioctl(self->imp, IMP_DETACH));
 	ASSERT_EQ(0, write_file("/sys/bus/pci/drivers_probe", self->v.bdf));
+}
+
+/*
+ * D3hot through the PM capability revokes, D0 restores: QEMU's nvme has
+ * a PM capability (ivshmem has none), so its register BAR is the export.
+ */
+#define NVME_ID		"0x1b36 0x0010"
+
+TEST(revoke_by_d3hot)
+{
+	struct vfio_region_dma_range r = { 0, SZ_4K };
+	struct vdev v;
+	uint32_t moves, nr = 0;
+	uint16_t pmcsr;
+	int pm, fd, imp;
+
+	if (!reachable())
+		SKIP(return, "no P2P path in this topology");
+	ASSERT_EQ(0, vfio_open_dev(&v, NVME_ID, VFIO_PCI_BAR0_REGION_INDEX));
+	pm = find_cap(&v, PCI_CAP_ID_PM);
+	ASSERT_NE(0, pm) TH_LOG("nvme has no PM capability");
+	fd = export_ranges(v.device, VFIO_PCI_BAR0_REGION_INDEX, O_RDWR, 0, 1, &r, 1);
+	ASSERT_GE(fd, 0);
+	imp = open_importer();
+	ASSERT_GE(imp, 0);
+	ASSERT_EQ(0, imp_attach(imp, fd, IMP_DYNAMIC | IMP_P2P | IMP_REVOCABLE));
+	ASSERT_EQ(0, imp_map(imp, IMP_API_RANGES, 0, NULL, &nr));
+	moves = imp_status(imp).moves;
+
+	ASSERT_EQ(2, pread(v.device, &pmcsr, 2, v.cfg_off + pm + PCI_PM_CTRL));
+	pmcsr = (pmcsr & ~PCI_PM_CTRL_STATE_MASK) | 3;
+	ASSERT_EQ(2, pwrite(v.device, &pmcsr, 2, v.cfg_off + pm + PCI_PM_CTRL));
+	EXPECT_EQ(moves + 1, imp_status(imp).moves);
+	EXPECT_EQ(0, imp_status(imp).mapped);
+	nr = 0;
+	EXPECT_EQ(-ENODEV, imp_map(imp, IMP_API_RANGES, 0, NULL, &nr));
+
+	pmcsr &= ~PCI_PM_CTRL_STATE_MASK;
+	ASSERT_EQ(2, pwrite(v.device, &pmcsr, 2, v.cfg_off + pm + PCI_PM_CTRL));
+	EXPECT_EQ(moves + 2, imp_status(imp).moves);
+	nr = 0;
+	EXPECT_EQ(0, imp_map(imp, IMP_API_RANGES, 0, NULL, &nr));
+	EXPECT_EQ(1, nr);
+	close(imp);
+	close(fd);
+	vfio_close(&v);
 }
 
 struct race {

@@ -141,7 +141,10 @@ static inline uint64_t bar_phys(const char *bdf, int bar)
 	return start;
 }
 
-static inline int vfio_open(struct vdev *v)
+/* Open the PCI device with "vendor device" @id through vfio-pci; @bar is
+ * the BAR described in @v.
+ */
+static inline int vfio_open_dev(struct vdev *v, const char *id, int bar)
 {
 	struct vfio_group_status status = { .argsz = sizeof(status) };
 	struct vfio_region_info reg = { .argsz = sizeof(reg) };
@@ -152,7 +155,7 @@ static inline int vfio_open(struct vdev *v)
 
 	memset(v, 0, sizeof(*v));
 	v->container = v->group = v->device = -1;
-	if (find_pci(IVSHMEM_ID, v->bdf) || bind_vfio(v->bdf))
+	if (find_pci(id, v->bdf) || bind_vfio(v->bdf))
 		return -1;
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", v->bdf);
@@ -179,7 +182,7 @@ static inline int vfio_open(struct vdev *v)
 		return -1;
 	v->flags = info.flags;
 
-	reg.index = BAR;
+	reg.index = bar;
 	if (ioctl(v->device, VFIO_DEVICE_GET_REGION_INFO, &reg))
 		return -1;
 	v->bar_size = reg.size;
@@ -188,7 +191,30 @@ static inline int vfio_open(struct vdev *v)
 	if (ioctl(v->device, VFIO_DEVICE_GET_REGION_INFO, &reg))
 		return -1;
 	v->cfg_off = reg.offset;
-	v->bar_phys = bar_phys(v->bdf, BAR);
+	v->bar_phys = bar_phys(v->bdf, bar);
+	return 0;
+}
+
+/* ivshmem-plain, whose BAR 2 is RAM: the exporter of most tests. */
+static inline int vfio_open(struct vdev *v)
+{
+	return vfio_open_dev(v, IVSHMEM_ID, BAR);
+}
+
+/* Offset of capability @id in the device's config space, or 0. */
+static inline int find_cap(struct vdev *v, uint8_t id)
+{
+	uint8_t pos = 0, hdr[2];
+
+	if (pread(v->device, &pos, 1, v->cfg_off + PCI_CAPABILITY_LIST) != 1)
+		return 0;
+	while (pos) {
+		if (pread(v->device, hdr, 2, v->cfg_off + pos) != 2)
+			return 0;
+		if (hdr[0] == id)
+			return pos;
+		pos = hdr[1];
+	}
 	return 0;
 }
 
@@ -239,6 +265,15 @@ static inline int export_ranges(int device, uint32_t region, uint32_t open_flags
 	free(feat);
 	errno = err;
 	return ret;
+}
+
+/* Open the test importer, loading its module first if needed. */
+static inline int open_importer(void)
+{
+	if (access("/dev/dmabuf_importer", F_OK) &&
+	    system("modprobe dmabuf_importer"))
+		return -1;
+	return open("/dev/dmabuf_importer", O_RDWR);
 }
 
 static inline int imp_attach(int imp, int dmabuf, uint32_t flags)

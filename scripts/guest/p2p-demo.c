@@ -82,11 +82,9 @@ int main(void)
 		printf("(none)");
 	printf("\n");
 
-	if (access("/dev/dmabuf_importer", F_OK) && system("modprobe dmabuf_importer"))
-		die("loading the test importer");
-	imp = open("/dev/dmabuf_importer", O_RDWR);
+	imp = open_importer();
 	if (imp < 0)
-		die("opening /dev/dmabuf_importer");
+		die("opening the test importer /dev/dmabuf_importer");
 	ret = imp_attach(imp, dmabuf, IMP_DYNAMIC | IMP_P2P | IMP_REVOCABLE);
 	if (ret) {
 		say("edu attach -> %s: no P2P path between edu and ivshmem here",

@@ -241,9 +241,12 @@ out_unlock:
 	return ret;
 }
 
-/* The DMA address of [@offset, @offset + @len) if one range holds it. */
-static int dma_address(struct importer *imp, u64 offset, u32 len,
-		       dma_addr_t *addr)
+/*
+ * The DMA address of [@offset, @offset + @len) of the attachment's mapping
+ * if one range or entry holds it; -ENODEV when nothing is mapped.
+ */
+static int attach_dma_address(struct importer *imp, u64 offset, u32 len,
+			      dma_addr_t *addr)
 {
 	struct scatterlist *sg;
 	int i;
@@ -292,48 +295,6 @@ static int edu_transfer(dma_addr_t addr, u32 len, bool to_ram)
 		usleep_range(500, 1000);
 	}
 	return 0;
-}
-
-static int importer_dma(struct importer *imp, struct imp_dma __user *uarg)
-{
-	dma_addr_t target;
-	struct imp_dma arg;
-	int ret;
-
-	if (copy_from_user(&arg, uarg, sizeof(arg)))
-		return -EFAULT;
-	if (!arg.len || arg.len > IMP_DMA_MAX)
-		return -EINVAL;
-	if (!imp->attach)
-		return -ENXIO;
-
-	mutex_lock(&edu->lock);
-	if (arg.to_dmabuf &&
-	    copy_from_user(edu->bounce, u64_to_user_ptr(arg.data), arg.len)) {
-		ret = -EFAULT;
-		goto out;
-	}
-	/* Hold the lock across the transfer: a revoke waits for it. */
-	dma_resv_lock(imp->dmabuf->resv, NULL);
-	ret = -ENODEV;
-	if (imp->ranges || imp->sgt)
-		ret = dma_address(imp, arg.offset, arg.len, &target);
-	if (!ret) {
-		imp->dma_count++;
-		if (arg.to_dmabuf)
-			ret = edu_transfer(edu->bounce_dma, arg.len, false) ?:
-			      edu_transfer(target, arg.len, true);
-		else
-			ret = edu_transfer(target, arg.len, false) ?:
-			      edu_transfer(edu->bounce_dma, arg.len, true);
-	}
-	dma_resv_unlock(imp->dmabuf->resv);
-	if (!ret && !arg.to_dmabuf &&
-	    copy_to_user(u64_to_user_ptr(arg.data), edu->bounce, arg.len))
-		ret = -EFAULT;
-out:
-	mutex_unlock(&edu->lock);
-	return ret;
 }
 
 static int importer_status(struct importer *imp, struct imp_status __user *uarg)
@@ -539,7 +500,10 @@ static int importer_umem_status(struct importer *imp,
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
-/* The DMA address of MR byte @offset, from the umem's blocks. */
+/*
+ * The DMA address of MR byte @offset, from the umem's blocks; -ENODEV when
+ * the umem is not mapped or was revoked.
+ */
 static int umem_dma_address(struct importer *imp, u64 offset, u32 len,
 			    dma_addr_t *addr)
 {
@@ -547,6 +511,8 @@ static int umem_dma_address(struct importer *imp, u64 offset, u32 len,
 	struct ib_block_iter biter;
 	u64 k = pos / imp->pgsz;
 
+	if (!imp->umem->ranges || imp->revoke_calls)
+		return -ENODEV;
 	if (offset >= imp->umem->umem.length ||
 	    len > imp->umem->umem.length - offset ||
 	    (pos & (imp->pgsz - 1)) + len > imp->pgsz)
@@ -561,54 +527,60 @@ static int umem_dma_address(struct importer *imp, u64 offset, u32 len,
 	return -EINVAL;
 }
 
-static int importer_umem_dma(struct importer *imp,
-			     struct imp_umem_dma __user *uarg)
-{
-	struct imp_umem_dma arg;
-	dma_addr_t target;
-	int ret;
-
-	if (copy_from_user(&arg, uarg, sizeof(arg)))
-		return -EFAULT;
-	if (!arg.len || arg.len > IMP_DMA_MAX)
-		return -EINVAL;
-	if (!imp->umem)
-		return -ENXIO;
-
-	mutex_lock(&edu->lock);
-	if (arg.to_mr &&
-	    copy_from_user(edu->bounce, u64_to_user_ptr(arg.data), arg.len)) {
-		ret = -EFAULT;
-		goto out;
-	}
-	dma_resv_lock(umem_resv(imp), NULL);
-	ret = -ENODEV;
-	if (imp->umem->ranges && !imp->revoke_calls)
-		ret = umem_dma_address(imp, arg.offset, arg.len, &target);
-	if (!ret) {
-		imp->dma_count++;
-		if (arg.to_mr)
-			ret = edu_transfer(edu->bounce_dma, arg.len, false) ?:
-			      edu_transfer(target, arg.len, true);
-		else
-			ret = edu_transfer(target, arg.len, false) ?:
-			      edu_transfer(edu->bounce_dma, arg.len, true);
-	}
-	dma_resv_unlock(umem_resv(imp));
-	if (!ret && !arg.to_mr &&
-	    copy_to_user(u64_to_user_ptr(arg.data), edu->bounce, arg.len))
-		ret = -EFAULT;
-out:
-	mutex_unlock(&edu->lock);
-	return ret;
-}
-
 static void importer_umem_put(struct importer *imp)
 {
 	if (!imp->umem)
 		return;
 	ib_umem_release(&imp->umem->umem);
 	imp->umem = NULL;
+}
+
+/*
+ * IMP_DMA and IMP_UMEM_DMA: move bytes between user memory and the
+ * imported memory through edu's buffer.  The dma-buf's lock is held
+ * across the transfer, so a revoke waits for it and none starts after.
+ */
+static int importer_copy(struct importer *imp, struct imp_dma __user *uarg,
+			 bool umem)
+{
+	struct dma_resv *resv;
+	dma_addr_t target;
+	struct imp_dma arg;
+	int ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (!arg.len || arg.len > IMP_DMA_MAX)
+		return -EINVAL;
+	if (umem ? !imp->umem : !imp->attach)
+		return -ENXIO;
+	resv = umem ? umem_resv(imp) : imp->dmabuf->resv;
+
+	mutex_lock(&edu->lock);
+	if (arg.to_dmabuf &&
+	    copy_from_user(edu->bounce, u64_to_user_ptr(arg.data), arg.len)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	dma_resv_lock(resv, NULL);
+	ret = umem ? umem_dma_address(imp, arg.offset, arg.len, &target) :
+		     attach_dma_address(imp, arg.offset, arg.len, &target);
+	if (!ret) {
+		imp->dma_count++;
+		if (arg.to_dmabuf)
+			ret = edu_transfer(edu->bounce_dma, arg.len, false) ?:
+			      edu_transfer(target, arg.len, true);
+		else
+			ret = edu_transfer(target, arg.len, false) ?:
+			      edu_transfer(edu->bounce_dma, arg.len, true);
+	}
+	dma_resv_unlock(resv);
+	if (!ret && !arg.to_dmabuf &&
+	    copy_to_user(u64_to_user_ptr(arg.data), edu->bounce, arg.len))
+		ret = -EFAULT;
+out:
+	mutex_unlock(&edu->lock);
+	return ret;
 }
 
 static long importer_ioctl(struct file *file, unsigned int cmd,
@@ -637,7 +609,7 @@ static long importer_ioctl(struct file *file, unsigned int cmd,
 	case IMP_STATUS:
 		return importer_status(imp, uarg);
 	case IMP_DMA:
-		return importer_dma(imp, uarg);
+		return importer_copy(imp, uarg, false);
 	case IMP_UMEM_GET:
 		return importer_umem_get(imp, uarg);
 	case IMP_UMEM_MAP:
@@ -645,7 +617,7 @@ static long importer_ioctl(struct file *file, unsigned int cmd,
 	case IMP_UMEM_STATUS:
 		return importer_umem_status(imp, uarg);
 	case IMP_UMEM_DMA:
-		return importer_umem_dma(imp, uarg);
+		return importer_copy(imp, uarg, true);
 	case IMP_UMEM_PUT:
 		importer_umem_put(imp);
 		return 0;

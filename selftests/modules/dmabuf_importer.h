@@ -48,10 +48,11 @@ struct imp_status {
 
 #define IMP_DMA_MAX	2048	/* QEMU 7.2's edu aborts at 4096 */
 
+/* IMP_DMA: offsets in the dma-buf; IMP_UMEM_DMA: offsets in the MR. */
 struct imp_dma {
-	__u64 offset;		/* byte offset in the dma-buf */
-	__u32 len;		/* 1 to IMP_DMA_MAX, within one range */
-	__u32 to_dmabuf;	/* 1: @data -> dma-buf; 0: dma-buf -> @data */
+	__u64 offset;		/* byte offset in the dma-buf or MR */
+	__u32 len;		/* 1 to IMP_DMA_MAX, within one range or block */
+	__u32 to_dmabuf;	/* 1: @data -> imported memory; 0: the reverse */
 	__u64 data;		/* user buffer of @len bytes */
 };
 
@@ -81,12 +82,6 @@ struct imp_umem_status {
 	__u32 revoke_calls;	/* revoke callback calls (pinned revocable) */
 };
 
-struct imp_umem_dma {
-	__u64 offset;		/* byte offset in the MR */
-	__u32 len;		/* 1 to IMP_DMA_MAX, within one block */
-	__u32 to_mr;		/* 1: @data -> MR; 0: MR -> @data */
-	__u64 data;
-};
 
 #define IMP_ATTACH	_IOW('i', 1, struct imp_attach)
 #define IMP_DETACH	_IO('i', 2)
@@ -97,7 +92,7 @@ struct imp_umem_dma {
 #define IMP_UMEM_GET	_IOWR('i', 7, struct imp_umem)	/* get, map, walk */
 #define IMP_UMEM_MAP	_IOWR('i', 8, struct imp_umem)	/* map again, walk */
 #define IMP_UMEM_STATUS	_IOR('i', 9, struct imp_umem_status)
-#define IMP_UMEM_DMA	_IOW('i', 10, struct imp_umem_dma)
+#define IMP_UMEM_DMA	_IOW('i', 10, struct imp_dma)
 #define IMP_UMEM_PUT	_IO('i', 11)
 
 #endif /* DMABUF_IMPORTER_H */
