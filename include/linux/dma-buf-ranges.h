@@ -35,8 +35,8 @@ struct dma_buf_range {
  * @ranges: the spans, in dma-buf offset order
  *
  * Importers read @nr and @ranges only.  The spans cover the whole dma-buf
- * and are not merged across exporter boundaries beyond what the exporter
- * returned, except that the core coalesces DMA-contiguous sg_table entries.
+ * in order.  A range exporter's spans are passed on as it returned them;
+ * spans built from an sg_table exporter have DMA-contiguous entries merged.
  */
 struct dma_buf_ranges {
 	unsigned int nr;
