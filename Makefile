@@ -11,7 +11,7 @@ export BUILD KASAN
 
 TREE_ARGS = --tree $(BUILD)/linux --repo $(CURDIR) $(if $(KSRC),--ksrc $(KSRC))
 
-.PHONY: all deps tree kernel initramfs vm check series run clean
+.PHONY: all deps tree kernel initramfs vm check series run bench clean
 
 all: check
 
@@ -38,6 +38,12 @@ check: initramfs series
 
 run: initramfs
 	@scripts/demo
+
+# The benchmark kernel has no debug options: BENCH=1 builds it aside.
+bench: tree
+	@BENCH=1 scripts/kernel
+	@BENCH=1 scripts/initramfs
+	@scripts/bench
 
 clean:
 	rm -rf $(BUILD) out

@@ -5,10 +5,15 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 TREE=$BUILD/linux          # the assembled source tree (a git repository)
-# The test kernel has generic KASAN unless KASAN=0; the two flavours build
-# in separate directories, so switching costs no rebuild.
+# The test kernel has generic KASAN unless KASAN=0; BENCH=1 selects the
+# benchmark kernel, without the debug options.  Each flavour builds in its
+# own directory, so switching costs no rebuild.
 FLAVOR=
-[ "${KASAN:-1}" = 1 ] && FLAVOR=-kasan
+if [ "${BENCH:-0}" = 1 ]; then
+	FLAVOR=-bench
+elif [ "${KASAN:-1}" = 1 ]; then
+	FLAVOR=-kasan
+fi
 OBJ=$BUILD/obj$FLAVOR      # kbuild output of the test kernel
 INITRAMFS=$BUILD/initramfs$FLAVOR.cpio.gz
 OUT=$ROOT/out

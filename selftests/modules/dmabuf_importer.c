@@ -3,9 +3,10 @@
  * A test-only dma-buf importer with a real DMA engine: it drives QEMU's edu
  * device (1234:11e8), imports dma-bufs for it through the dma-buf range API
  * or the legacy sg_table API, and copies bytes between RAM and the imported
- * memory with edu's DMA engine.  Userspace drives it through
- * /dev/dmabuf_importer (see dmabuf_importer.h); like the iommufd selftest
- * mock, it exists so that kselftests can reach kernel-only interfaces.
+ * memory with edu's DMA engine; for the benchmark it times those imports.
+ * Userspace drives it through /dev/dmabuf_importer (see dmabuf_importer.h);
+ * like the iommufd selftest mock, it exists so that kselftests can reach
+ * kernel-only interfaces.
  *
  * Every mapping and every DMA happens under the dma-buf's reservation lock,
  * and move_notify drops the mapping, so no DMA is ever issued to memory the
@@ -535,6 +536,165 @@ static void importer_umem_put(struct importer *imp)
 	imp->umem = NULL;
 }
 
+/* What the allocator hands out for a kvmalloc() of @size bytes at @p. */
+static u64 kv_bytes(const void *p, size_t size)
+{
+	return is_vmalloc_addr(p) ? PAGE_ALIGN(size) : kmalloc_size_roundup(size);
+}
+
+/*
+ * Bytes of an sg_table and its scatterlist arrays, as sg_alloc_table()
+ * allocates them: chunks of SG_MAX_SINGLE_ALLOC entries, a page each, the
+ * last entry of a full chunk chaining to the next; a short last chunk
+ * comes from kmalloc.
+ */
+static u64 sgt_bytes(const struct sg_table *sgt)
+{
+	unsigned int left = sgt->orig_nents;
+	u64 bytes = sizeof(*sgt);
+
+	while (left) {
+		unsigned int n = min_t(unsigned int, left, SG_MAX_SINGLE_ALLOC);
+
+		if (n == SG_MAX_SINGLE_ALLOC)
+			bytes += PAGE_SIZE;
+		else
+			bytes += kmalloc_size_roundup(n * sizeof(struct scatterlist));
+		left -= left > n ? n - 1 : n;
+	}
+	return bytes;
+}
+
+/* Keeps the block walk of IMP_BENCH_UMEM from being optimised away. */
+static u64 bench_sink;
+
+/* An MR registration: import, map, pick the block size, walk the blocks. */
+static int bench_umem(struct importer *imp, struct imp_bench *arg, u64 size)
+{
+	struct ib_umem_dmabuf *umem;
+	struct ib_block_iter biter;
+	unsigned long pgsz;
+	u64 n = 0;
+	int ret;
+
+	umem = ib_umem_dmabuf_get(edu->ibdev, 0, size, arg->fd,
+				  IB_ACCESS_LOCAL_WRITE, &umem_ops);
+	if (IS_ERR(umem))
+		return PTR_ERR(umem);
+	umem->private = imp;
+	dma_resv_lock(umem->attach->dmabuf->resv, NULL);
+	ret = ib_umem_dmabuf_map_pages(umem);
+	pgsz = ret ? 0 : ib_umem_find_best_pgsz(&umem->umem, arg->pgsz_bitmap, 0);
+	if (!ret && !pgsz)
+		ret = -EINVAL;
+	if (pgsz) {
+		rdma_umem_for_each_dma_block(&umem->umem, &biter, pgsz) {
+			bench_sink += rdma_block_iter_dma_address(&biter);
+			n++;
+		}
+	}
+	dma_resv_unlock(umem->attach->dmabuf->resv);
+	ib_umem_release(&umem->umem);
+	arg->entries = n;
+	arg->bytes = n * sizeof(u64);	/* the page list the driver writes */
+	return ret;
+}
+
+/* One timed repetition of @arg->op; the bookkeeping is not timed. */
+static int bench_once(struct importer *imp, struct imp_bench *arg, u64 size,
+		      u64 *ns)
+{
+	struct dma_buf_ranges *ranges;
+	struct sg_table *sgt;
+	u64 t0, t1, t2;
+	int ret;
+
+	t0 = ktime_get_ns();
+	switch (arg->op) {
+	case IMP_BENCH_RANGES:
+		ranges = dma_buf_map_ranges_unlocked(imp->attach,
+						     DMA_BIDIRECTIONAL);
+		t1 = ktime_get_ns();
+		if (IS_ERR(ranges))
+			return PTR_ERR(ranges);
+		arg->entries = ranges->nr;
+		arg->bytes = kv_bytes(ranges, struct_size(ranges, ranges,
+							  ranges->nr));
+		t2 = ktime_get_ns();
+		dma_buf_unmap_ranges_unlocked(imp->attach, ranges,
+					      DMA_BIDIRECTIONAL);
+		break;
+	case IMP_BENCH_SGT:
+		sgt = dma_buf_map_attachment_unlocked(imp->attach,
+						      DMA_BIDIRECTIONAL);
+		t1 = ktime_get_ns();
+		if (IS_ERR(sgt))
+			return PTR_ERR(sgt);
+		arg->entries = sgt->orig_nents;
+		arg->bytes = sgt_bytes(sgt);
+		t2 = ktime_get_ns();
+		dma_buf_unmap_attachment_unlocked(imp->attach, sgt,
+						  DMA_BIDIRECTIONAL);
+		break;
+	default:
+		ret = bench_umem(imp, arg, size);
+		*ns = ktime_get_ns() - t0;
+		return ret;
+	}
+	*ns = t1 - t0 + ktime_get_ns() - t2;
+	return 0;
+}
+
+static int importer_bench(struct importer *imp, struct imp_bench __user *uarg)
+{
+	struct device *dev = &edu->pdev->dev;
+	unsigned int old_seg;
+	struct imp_bench arg;
+	u64 size = 0, *ns;
+	int ret = 0;
+	u32 i;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (arg.op > IMP_BENCH_UMEM || !arg.iters ||
+	    arg.iters > IMP_BENCH_MAX_ITERS || arg.max_seg > UINT_MAX)
+		return -EINVAL;
+	if (arg.op == IMP_BENCH_UMEM) {
+		struct dma_buf *dmabuf = dma_buf_get(arg.fd);
+
+		if (IS_ERR(dmabuf))
+			return PTR_ERR(dmabuf);
+		size = dmabuf->size;
+		dma_buf_put(dmabuf);
+	} else if (!imp->attach) {
+		return -ENXIO;
+	}
+	ns = kvcalloc(arg.iters, sizeof(*ns), GFP_KERNEL);
+	if (!ns)
+		return -ENOMEM;
+
+	/* The segment size is edu's: one benchmark at a time changes it. */
+	mutex_lock(&edu->lock);
+	old_seg = dma_get_max_seg_size(dev);
+	if (arg.max_seg)
+		dma_set_max_seg_size(dev, arg.max_seg);
+	for (i = 0; i < arg.iters && !ret; i++) {
+		ret = bench_once(imp, &arg, size, &ns[i]);
+		if (!ret && fatal_signal_pending(current))
+			ret = -EINTR;
+		cond_resched();
+	}
+	dma_set_max_seg_size(dev, old_seg);
+	mutex_unlock(&edu->lock);
+
+	if (!ret && (copy_to_user(u64_to_user_ptr(arg.ns), ns,
+				  arg.iters * sizeof(*ns)) ||
+		     copy_to_user(uarg, &arg, sizeof(arg))))
+		ret = -EFAULT;
+	kvfree(ns);
+	return ret;
+}
+
 /*
  * IMP_DMA and IMP_UMEM_DMA: move bytes between user memory and the
  * imported memory through edu's buffer.  The dma-buf's lock is held
@@ -621,6 +781,8 @@ static long importer_ioctl(struct file *file, unsigned int cmd,
 	case IMP_UMEM_PUT:
 		importer_umem_put(imp);
 		return 0;
+	case IMP_BENCH:
+		return importer_bench(imp, uarg);
 	default:
 		return -ENOTTY;
 	}

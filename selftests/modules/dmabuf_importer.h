@@ -82,6 +82,29 @@ struct imp_umem_status {
 	__u32 revoke_calls;	/* revoke callback calls (pinned revocable) */
 };
 
+/*
+ * IMP_BENCH: time @iters repetitions of one way to give edu the dma-buf.
+ * RANGES and SGT map and unmap the file's attachment (IMP_ATTACH first);
+ * UMEM imports the whole of dma-buf @fd as a dynamic RDMA umem, maps it,
+ * picks the block size from @pgsz_bitmap and walks every block, as a
+ * driver registering an MR does, then releases it.
+ */
+#define IMP_BENCH_RANGES	0	/* dma_buf_map_ranges() + unmap */
+#define IMP_BENCH_SGT		1	/* dma_buf_map_attachment() + unmap */
+#define IMP_BENCH_UMEM		2	/* umem get + map + block walk + release */
+#define IMP_BENCH_MAX_ITERS	100000
+
+struct imp_bench {
+	__u32 op;		/* IMP_BENCH_* */
+	__u32 iters;		/* 1 to IMP_BENCH_MAX_ITERS */
+	__u64 max_seg;		/* SGT: edu's max segment size meanwhile; 0: as is */
+	__u64 pgsz_bitmap;	/* UMEM: the driver's page sizes */
+	__s32 fd;		/* UMEM: the dma-buf */
+	__u32 pad;
+	__u64 ns;		/* user array of @iters __u64: ns of each repetition */
+	__u64 entries;		/* out: ranges, sg_table entries or blocks */
+	__u64 bytes;		/* out: bytes the importer's mapping holds */
+};
 
 #define IMP_ATTACH	_IOW('i', 1, struct imp_attach)
 #define IMP_DETACH	_IO('i', 2)
@@ -94,5 +117,6 @@ struct imp_umem_status {
 #define IMP_UMEM_STATUS	_IOR('i', 9, struct imp_umem_status)
 #define IMP_UMEM_DMA	_IOW('i', 10, struct imp_dma)
 #define IMP_UMEM_PUT	_IO('i', 11)
+#define IMP_BENCH	_IOWR('i', 12, struct imp_bench)
 
 #endif /* DMABUF_IMPORTER_H */

@@ -1,0 +1,380 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The guest side of make bench: what it costs to give edu a slice
+ * [0, size) of ivshmem's BAR 2, four ways, by slice size:
+ *
+ *   ranges   vfio-pci dma-buf, dma_buf_map_ranges() + unmap
+ *   ranges-4k  the same for [4 KiB, size), which the IOMMU can only map
+ *            with 4 KiB pages (only with an IOMMU)
+ *   sgt64k   the same dma-buf through the sg_table shim, for an importer
+ *            with a 64 KiB maximum segment (the PCI default)
+ *   sgt4g    the same, for an importer with a 4 GiB maximum segment
+ *   pages    ZONE_DEVICE pages for the BAR (p2p_page_exporter.ko), one
+ *            sg_table entry per page, dma_map_sgtable() (the 2024 seed)
+ *   umem     RDMA MR import of the vfio dma-buf: get, map, block walk,
+ *            release, for a driver with 4K|2M|1G pages
+ *   umem4k   the same for a driver with PAGE_SIZE pages only
+ *
+ * The importer module times each repetition in the kernel.  One line per
+ * (method, size) on stdout, tab separated, for scripts/bench:
+ *
+ *   row  method size reps median p25 p75 entries bytes iommu_bytes
+ *   pages-setup size create_ns memmap_bytes
+ *   info key value
+ *
+ * With -c it also checks what must hold whatever the timings (one range
+ * per slice, one entry per 64 KiB or page, blocks of 2 MiB or more, memmap
+ * of 64 bytes per page) and exits 1 if anything does not.
+ */
+#include <getopt.h>
+#include <time.h>
+
+#include "vfio_util.h"
+#include "p2p_page_exporter.h"
+
+#define SZ_2M		(2 * SZ_1M)
+#define SZ_1G		(1024 * SZ_1M)
+#define PAGE_SZ		SZ_4K
+#define MAX_REPS	200
+#define MIN_REPS	5
+
+static uint64_t budget_ns = 1000000000ull;	/* per method and size */
+static uint64_t pages_budget_ns = 120000000000ull;
+static int checking;
+static int have_iommu;
+static int failures;
+
+#define fail(...) do { printf("FAIL: " __VA_ARGS__); printf("\n"); \
+		       failures++; } while (0)
+#define die(...) do { fprintf(stderr, "dmabuf-bench: " __VA_ARGS__); \
+		      fprintf(stderr, " (%s)\n", strerror(errno)); exit(2); \
+		      } while (0)
+
+struct result {
+	uint64_t reps, median, p25, p75, entries, bytes, iommu_bytes;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static uint64_t vmstat(const char *key)
+{
+	char buf[16384], *p;
+	size_t n = strlen(key);
+
+	if (read_file("/proc/vmstat", buf, sizeof(buf)))
+		die("reading /proc/vmstat");
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, key, n) && p[n] == ' ')
+			return strtoull(p + n + 1, NULL, 10);
+	die("no %s in /proc/vmstat", key);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* @reps repetitions of @b in the kernel; -errno on failure. */
+static int bench(int imp, struct imp_bench *b, uint64_t *ns, uint32_t reps)
+{
+	b->iters = reps;
+	b->ns = (uintptr_t)ns;
+	return ioctl(imp, IMP_BENCH, b) ? -errno : 0;
+}
+
+/*
+ * Time @b: one repetition to size the run, then as many as fit in the
+ * budget, MIN_REPS to MAX_REPS.
+ */
+static int measure(int imp, struct imp_bench b, struct result *r)
+{
+	uint64_t ns[MAX_REPS];
+	uint32_t reps;
+	int ret;
+
+	ret = bench(imp, &b, ns, 1);
+	if (ret)
+		return ret;
+	reps = ns[0] ? budget_ns / ns[0] : MAX_REPS;
+	reps = reps < MIN_REPS ? MIN_REPS : reps > MAX_REPS ? MAX_REPS : reps;
+	ret = bench(imp, &b, ns, reps);
+	if (ret)
+		return ret;
+	qsort(ns, reps, sizeof(ns[0]), cmp_u64);
+	r->reps = reps;
+	r->median = ns[reps / 2];
+	r->p25 = ns[reps / 4];
+	r->p75 = ns[reps * 3 / 4];
+	r->entries = b.entries;
+	r->bytes = b.bytes;
+	return 0;
+}
+
+/* IOMMU page-table memory while one mapping through @api is held. */
+static uint64_t iommu_bytes(int imp, uint32_t api)
+{
+	uint64_t before = vmstat("nr_iommu_pages"), during;
+	uint32_t nr = 0;
+
+	if (imp_map(imp, api, 0, NULL, &nr))
+		die("IMP_MAP");
+	during = vmstat("nr_iommu_pages");
+	ioctl(imp, IMP_UNMAP);
+	return during > before ? (during - before) * PAGE_SZ : 0;
+}
+
+static void report(const char *method, uint64_t size, const struct result *r)
+{
+	printf("row\t%s\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\n",
+	       method, (unsigned long long)size, (unsigned long long)r->reps,
+	       (unsigned long long)r->median, (unsigned long long)r->p25,
+	       (unsigned long long)r->p75, (unsigned long long)r->entries,
+	       (unsigned long long)r->bytes, (unsigned long long)r->iommu_bytes);
+	fflush(stdout);
+}
+
+static void expect(const char *method, uint64_t size, uint64_t got,
+		   uint64_t want, const char *what)
+{
+	if (checking && got != want)
+		fail("%s at %llu MiB: %llu %s, want %llu", method,
+		     (unsigned long long)(size >> 20), (unsigned long long)got,
+		     what, (unsigned long long)want);
+}
+
+/* Import @dmabuf for edu and time one way of mapping it. */
+static void run_map(const char *method, int dmabuf, uint64_t size,
+		    uint32_t op, uint64_t max_seg, struct result *r)
+{
+	struct imp_bench b = { .op = op, .max_seg = max_seg };
+	int imp = open_importer(), ret;
+
+	if (imp < 0 || imp_attach(imp, dmabuf, IMP_DYNAMIC | IMP_P2P |
+				  IMP_REVOCABLE))
+		die("attaching edu to the dma-buf");
+	memset(r, 0, sizeof(*r));
+	ret = measure(imp, b, r);
+	if (ret) {
+		errno = -ret;
+		die("%s at %llu bytes", method, (unsigned long long)size);
+	}
+	r->iommu_bytes = iommu_bytes(imp, op == IMP_BENCH_RANGES ?
+				     IMP_API_RANGES : IMP_API_SGT);
+	close(imp);
+	report(method, size, r);
+}
+
+static void run_umem(const char *method, int dmabuf, uint64_t size,
+		     uint64_t pgsz_bitmap, struct result *r)
+{
+	struct imp_bench b = { .op = IMP_BENCH_UMEM, .fd = dmabuf,
+			       .pgsz_bitmap = pgsz_bitmap };
+	int imp = open_importer(), ret;
+
+	if (imp < 0)
+		die("opening the importer");
+	memset(r, 0, sizeof(*r));
+	ret = measure(imp, b, r);
+	if (ret) {
+		errno = -ret;
+		die("%s at %llu bytes", method, (unsigned long long)size);
+	}
+	close(imp);
+	report(method, size, r);
+}
+
+/*
+ * [4 KiB, size): the IOVA is size-aligned but the BAR address is not, so
+ * the IOMMU needs a 4 KiB PTE for every page of it.
+ */
+static void misaligned(struct vdev *v, uint64_t size)
+{
+	struct vfio_region_dma_range slice = { PAGE_SZ, size - PAGE_SZ };
+	int dmabuf = export_ranges(v->device, BAR, O_RDWR | O_CLOEXEC, 0, 1,
+				   &slice, 1);
+	struct result r;
+
+	if (dmabuf < 0)
+		die("VFIO_DEVICE_FEATURE_DMA_BUF of [4K, %llu)",
+		    (unsigned long long)size);
+	run_map("ranges-4k", dmabuf, size, IMP_BENCH_RANGES, 0, &r);
+	expect("ranges-4k", size, r.entries, 1, "ranges");
+	close(dmabuf);
+}
+
+static void vfio_methods(struct vdev *v, const uint64_t *sizes, int n)
+{
+	struct result r;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct vfio_region_dma_range slice = { 0, sizes[i] };
+		uint64_t size = sizes[i];
+		int dmabuf = export_ranges(v->device, BAR, O_RDWR | O_CLOEXEC,
+					   0, 1, &slice, 1);
+
+		if (dmabuf < 0)
+			die("VFIO_DEVICE_FEATURE_DMA_BUF of %llu bytes",
+			    (unsigned long long)size);
+		run_map("ranges", dmabuf, size, IMP_BENCH_RANGES, 0, &r);
+		expect("ranges", size, r.entries, 1, "ranges");
+		if (checking && r.bytes > 64 + 32 * r.entries)
+			fail("ranges: %llu bytes for %llu range(s)",
+			     (unsigned long long)r.bytes,
+			     (unsigned long long)r.entries);
+		if (have_iommu)
+			misaligned(v, size);
+		run_map("sgt64k", dmabuf, size, IMP_BENCH_SGT, SZ_64K, &r);
+		expect("sgt64k", size, r.entries, size / SZ_64K, "entries");
+		run_map("sgt4g", dmabuf, size, IMP_BENCH_SGT, UINT32_MAX, &r);
+		run_umem("umem", dmabuf, size, PAGE_SZ | SZ_2M | SZ_1G, &r);
+		/* 2M or 1G blocks; one block may cover a smaller MR */
+		if (checking && r.entries > (size > SZ_2M ? size / SZ_2M : 1))
+			fail("umem at %llu MiB: %llu blocks, not 2M or larger",
+			     (unsigned long long)(size >> 20),
+			     (unsigned long long)r.entries);
+		run_umem("umem4k", dmabuf, size, PAGE_SZ, &r);
+		expect("umem4k", size, r.entries, size / PAGE_SZ, "blocks");
+		close(dmabuf);
+	}
+}
+
+static int bind_driver(const char *bdf, const char *driver)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", bdf);
+	if (!access(path, F_OK) && write_file(path, bdf))
+		return -1;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", bdf);
+	if (write_file(path, driver))
+		return -1;
+	return write_file("/sys/bus/pci/drivers_probe", bdf);
+}
+
+/*
+ * The struct-page baseline, sizes in increasing order, each after pages
+ * for it exist; a size runs only if the previous one, scaled by size,
+ * says it fits in the pages budget.
+ */
+static void pages_method(const char *bdf, const uint64_t *sizes, int n)
+{
+	uint64_t prev_size = 0, prev_ns = 0, created_ns = 0, memmap_bytes = 0;
+	struct result r;
+	int ppe, i;
+
+	if (system("modprobe p2p_page_exporter") ||
+	    bind_driver(bdf, "p2p_page_exporter"))
+		die("binding %s to p2p_page_exporter", bdf);
+	ppe = open("/dev/p2p_page_exporter", O_RDWR);
+	if (ppe < 0)
+		die("opening /dev/p2p_page_exporter");
+	for (i = 0; i < n; i++) {
+		struct ppe_export e = { .size = sizes[i] };
+		uint64_t memmap, start;
+
+		if (prev_ns && (double)prev_ns * sizes[i] / prev_size >
+			       pages_budget_ns) {
+			printf("info\tpages-stopped\t%llu\n",
+			       (unsigned long long)sizes[i]);
+			break;
+		}
+		start = now_ns();
+		memmap = vmstat("nr_memmap_pages");
+		if (ioctl(ppe, PPE_EXPORT, &e))
+			die("PPE_EXPORT of %llu bytes", (unsigned long long)e.size);
+		memmap = (vmstat("nr_memmap_pages") - memmap) * PAGE_SZ;
+		/* 64-byte struct pages for the part that had none */
+		expect("pages", e.size, memmap,
+		       (e.size - prev_size) / PAGE_SZ * 64, "memmap bytes");
+		created_ns += e.create_ns;
+		memmap_bytes += memmap;
+		printf("pages-setup\t%llu\t%llu\t%llu\n",
+		       (unsigned long long)e.size, (unsigned long long)created_ns,
+		       (unsigned long long)memmap_bytes);
+		run_map("pages", e.fd, e.size, IMP_BENCH_SGT, 0, &r);
+		expect("pages", e.size, r.entries, e.size / PAGE_SZ, "entries");
+		close(e.fd);
+		prev_size = sizes[i];
+		prev_ns = now_ns() - start;
+	}
+	close(ppe);
+	if (bind_driver(bdf, ""))
+		die("unbinding p2p_page_exporter");
+}
+
+static void info(void)
+{
+	char buf[256];
+	unsigned long long cap;
+
+	if (!read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+		       buf, sizeof(buf)))
+		printf("info\tclocksource\t%s", buf);
+	if (!read_file("/sys/class/iommu/dmar0/intel-iommu/cap", buf, sizeof(buf))) {
+		have_iommu = 1;
+		cap = strtoull(buf, NULL, 16);
+		/* VT-d SLLPS: bit 34 is 2 MiB pages, bit 35 1 GiB pages */
+		printf("info\tiommu-large-pages\t%s%s%s\n",
+		       cap >> 34 & 1 ? "2M " : "", cap >> 35 & 1 ? "1G" : "",
+		       cap >> 34 & 3 ? "" : "none");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t sizes[16];
+	struct vdev v;
+	char *list = "2M,16M,128M,1G,8G,64G", *tok;
+	int opt, n = 0;
+
+	while ((opt = getopt(argc, argv, "s:b:p:c")) != -1) {
+		switch (opt) {
+		case 's':
+			list = optarg;
+			break;
+		case 'b':
+			budget_ns = strtoull(optarg, NULL, 10) * 1000000ull;
+			break;
+		case 'p':
+			pages_budget_ns = strtoull(optarg, NULL, 10) * 1000000000ull;
+			break;
+		case 'c':
+			checking = 1;
+			break;
+		default:
+			fprintf(stderr, "usage: dmabuf-bench [-s 2M,1G,...] [-b ms per point] [-p pages budget s] [-c]\n");
+			return 2;
+		}
+	}
+	if (vfio_open(&v))
+		die("opening ivshmem through vfio-pci");
+	for (tok = strtok(list, ","); tok && n < 16; tok = strtok(NULL, ",")) {
+		char *unit;
+		uint64_t s = strtoull(tok, &unit, 10);
+
+		s <<= *unit == 'G' ? 30 : *unit == 'M' ? 20 : 0;
+		if (s > v.bar_size) {
+			printf("info\tskipped\t%s (BAR is %llu MiB)\n", tok,
+			       (unsigned long long)(v.bar_size >> 20));
+			continue;
+		}
+		sizes[n++] = s;
+	}
+	info();
+	printf("info\tbar\t%llu\n", (unsigned long long)v.bar_size);
+	vfio_methods(&v, sizes, n);
+	vfio_close(&v);
+	pages_method(v.bdf, sizes, n);
+	if (checking)
+		printf("dmabuf-bench: %d check(s) failed\n", failures);
+	return failures ? 1 : 0;
+}

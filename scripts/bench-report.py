@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turn out/bench/results.tsv (scripts/bench) into table.md and bench.png.
+
+Every ratio is between rows of the same run and topology.
+"""
+import os
+import subprocess
+import sys
+from collections import defaultdict
+
+METHODS = [
+    ("ranges", "range op"),
+    ("ranges-4k", "range op, [4K, size)"),
+    ("sgt64k", "sg shim, 64 KiB seg"),
+    ("sgt4g", "sg shim, 4 GiB seg"),
+    ("pages", "struct pages"),
+    ("umem", "MR, 4K|2M|1G"),
+    ("umem4k", "MR, 4K only"),
+]
+LABEL = dict(METHODS)
+
+
+def size_name(b):
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if b >= 1 << shift and b % (1 << shift) == 0:
+            return "%d%s" % (b >> shift, unit)
+    return str(b)
+
+
+def ns_name(ns):
+    for unit, div in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= div:
+            return "%.3g %s" % (ns / div, unit)
+    return "%d ns" % ns
+
+
+def bytes_name(b):
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if b >= 1 << shift:
+            return "%.3g %s" % (b / (1 << shift), unit)
+    return "%d B" % b
+
+
+def ratio(a, b):
+    if not (a and b):
+        return "-"
+    return "{:,.0f}x".format(a / b) if a / b >= 100 else "%.3gx" % (a / b)
+
+
+def load(path):
+    meta, rows, setup, info = {}, defaultdict(dict), defaultdict(dict), defaultdict(dict)
+    with open(path) as f:
+        for line in f:
+            w = line.rstrip("\n").split("\t")
+            if w[0] == "meta":
+                meta[w[1]] = w[2]
+            elif w[1] == "row":
+                topo, method, size = w[0], w[2], int(w[3])
+                reps, med, p25, p75, ent, byt, iob = map(int, w[4:11])
+                rows[topo][(method, size)] = dict(reps=reps, median=med, p25=p25, p75=p75,
+                                                  entries=ent, bytes=byt, iommu=iob)
+            elif w[1] == "pages-setup":
+                setup[w[0]][int(w[2])] = dict(ns=int(w[3]), memmap=int(w[4]))
+            elif w[1] == "info":
+                info[w[0]][w[2]] = w[3]
+    return meta, rows, setup, info
+
+
+def timing(r):
+    if not r:
+        return "-"
+    spread = 100.0 * (r["p75"] - r["p25"]) / r["median"] if r["median"] else 0
+    return "%s ±%.0f%%" % (ns_name(r["median"]), spread / 2)
+
+
+def topo_tables(topo, rows, setup, info):
+    sizes = sorted({s for (_, s) in rows})
+    get = lambda m, s: rows.get((m, s))
+    out = ["### `%s`" % topo, ""]
+    notes = []
+    if "pages-stopped" in info:
+        notes.append("struct pages stopped before %s: the time budget "
+                     "(`BENCH_PAGES_S`) would be exceeded" % size_name(int(info["pages-stopped"])))
+    if "iommu-large-pages" in info:
+        notes.append("vIOMMU large pages (VT-d SLLPS): %s" % info["iommu-large-pages"])
+    if "clocksource" in info:
+        notes.append("guest clocksource: %s" % info["clocksource"])
+    out += ["- " + n for n in notes] + [""]
+
+    maps = [m for m in ("ranges", "ranges-4k", "sgt64k", "sgt4g", "pages")
+            if any(k[0] == m for k in rows)]
+    out += ["Map + unmap for edu, median ± half the interquartile range:", "",
+            "| slice | " + " | ".join(LABEL[m] for m in maps) +
+            " | pages ÷ range | shim 64K ÷ range |",
+            "|---|" + "---|" * (len(maps) + 2)]
+    for s in sizes:
+        r, a, p = get("ranges", s), get("sgt64k", s), get("pages", s)
+        out.append("| %s | %s | %s | %s |" % (
+            size_name(s), " | ".join(timing(get(m, s)) for m in maps),
+            ratio(p and p["median"], r and r["median"]),
+            ratio(a and a["median"], r and r["median"])))
+
+    held = [m for m in ("ranges", "sgt64k", "sgt4g", "pages") if m in maps]
+    iommu = [m for m in ("ranges", "ranges-4k", "pages") if m in maps] \
+        if any(v["iommu"] for v in rows.values()) else []
+    out += ["", "Memory a mapping holds (entries)" +
+            (", and the IOMMU page tables it adds" if iommu else "") + ":", "",
+            "| slice | " + " | ".join(LABEL[m] for m in held) + " | memmap for the slice |" +
+            "".join(" IOMMU PT, %s |" % LABEL[m] for m in iommu),
+            "|---|" + "---|" * (len(held) + 1 + len(iommu))]
+    for s in sizes:
+        cells = []
+        for m in held:
+            r = get(m, s)
+            cells.append("%s (%d)" % (bytes_name(r["bytes"]), r["entries"]) if r else "-")
+        st = setup.get(s)
+        cells.append("%s (%.2f%%)" % (bytes_name(st["memmap"]), 100.0 * st["memmap"] / s)
+                     if st else "-")
+        for m in iommu:
+            r = get(m, s)
+            cells.append(bytes_name(r["iommu"]) if r else "-")
+        out.append("| %s | %s |" % (size_name(s), " | ".join(cells)))
+
+    out += ["", "RDMA MR import (get, map, best block size, walk every block, release):", "",
+            "| slice | 4K\\|2M\\|1G driver | blocks | 4K-only driver | blocks | time ratio |",
+            "|---|---|---|---|---|---|"]
+    for s in sizes:
+        u, k = get("umem", s), get("umem4k", s)
+        out.append("| %s | %s | %s | %s | %s | %s |" % (
+            size_name(s), timing(u), u["entries"] if u else "-", timing(k),
+            k["entries"] if k else "-", ratio(k and k["median"], u and u["median"])))
+
+    if setup:
+        out += ["", "Struct pages, once per BAR part (cumulative over the sizes above):", "",
+                "| BAR part | create pages | memmap |", "|---|---|---|"]
+        for s in sorted(setup):
+            out.append("| %s | %s | %s |" % (size_name(s), ns_name(setup[s]["ns"]),
+                                            bytes_name(setup[s]["memmap"])))
+    return out, sizes
+
+
+def targets(rows, setup, info):
+    out = ["### Targets", ""]
+    sw = rows.get("switch", {})
+
+    def med(t, m, s):
+        r = rows.get(t, {}).get((m, s))
+        return r["median"] if r else None
+
+    lo, hi = 2 << 20, 64 << 30
+    if med("switch", "ranges", lo) and med("switch", "ranges", hi):
+        x = med("switch", "ranges", hi) / med("switch", "ranges", lo)
+        out.append("- range op flat on `switch`: 64G takes %.2fx the time of 2M (target ≤ 2x): %s"
+                   % (x, "met" if x <= 2 else "MISSED"))
+    worst = max((r["bytes"] / r["entries"] for (m, _), r in sw.items() if m == "ranges"),
+                default=None)
+    if worst:
+        out.append("- range op memory: at most %d B per range, header included "
+                   "(target ≤ 32 B per range + a fixed header): %s" % (worst, "met" if worst <= 64 else "MISSED"))
+    g = 1 << 30
+    for t in rows:
+        r, p, a = med(t, "ranges", g), med(t, "pages", g), med(t, "sgt64k", g)
+        if r and p:
+            out.append("- `%s`, 1 GiB: range op %.0fx faster than struct pages (target ≥ 100x): %s"
+                       % (t, p / r, "met" if p / r >= 100 else "MISSED"))
+        if r and a:
+            out.append("- `%s`, 1 GiB: range op %.0fx faster than the 64 KiB shim (target ≥ 10x): %s"
+                       % (t, a / r, "met" if a / r >= 10 else "MISSED"))
+    for t, st in setup.items():
+        s = max(st)
+        out.append("- `%s`: struct pages for %s of BAR took %s of memmap (%.2f%% of the BAR) "
+                   "and %s to create" % (t, size_name(s), bytes_name(st[s]["memmap"]),
+                                         100.0 * st[s]["memmap"] / s, ns_name(st[s]["ns"])))
+    io = rows.get("iommu", {})
+    rs = sorted(s for (m, s) in io if m == "ranges")
+    if len(rs) > 1:
+        a, b = io[("ranges", rs[0])], io[("ranges", rs[-1])]
+        out.append("- `iommu`: range op %s → %s from %s to %s (%.3gx for %dx the bytes); IOMMU page "
+                   "tables %s → %s; large IOMMU pages: %s" % (
+                       ns_name(a["median"]), ns_name(b["median"]), size_name(rs[0]),
+                       size_name(rs[-1]), b["median"] / a["median"], rs[-1] // rs[0],
+                       bytes_name(a["iommu"]), bytes_name(b["iommu"]),
+                       info.get("iommu", {}).get("iommu-large-pages", "unknown")))
+    m4 = sorted(s for (m, s) in io if m == "ranges-4k")
+    if len(m4) > 1:
+        a, b = io[("ranges-4k", m4[0])], io[("ranges-4k", m4[-1])]
+        out.append("- `iommu`, [4K, size) slices (4 KiB IOMMU pages only): %s → %s from %s to %s "
+                   "(%.3gx); IOMMU page tables %s → %s" % (
+                       ns_name(a["median"]), ns_name(b["median"]), size_name(m4[0]),
+                       size_name(m4[-1]), b["median"] / a["median"],
+                       bytes_name(a["iommu"]), bytes_name(b["iommu"])))
+    return out
+
+
+def plot(d, rows, setup):
+    pdir = os.path.join(d, "plot")
+    os.makedirs(pdir, exist_ok=True)
+    topos = sorted(rows, key=lambda t: t != "switch")
+    series = {}
+    for t in topos:
+        for m, _ in METHODS:
+            pts = sorted((s, r) for (mm, s), r in rows[t].items() if mm == m)
+            if not pts:
+                continue
+            name = os.path.join(pdir, "%s-%s.dat" % (t, m))
+            with open(name, "w") as f:
+                for s, r in pts:
+                    f.write("%g %d %d %d %d %d\n" % (s / 2**20, r["median"], r["p25"],
+                                                     r["p75"], r["bytes"], r["iommu"]))
+            series[(t, m)] = name
+        if setup.get(t):
+            name = os.path.join(pdir, "%s-memmap.dat" % t)
+            with open(name, "w") as f:
+                for s in sorted(setup[t]):
+                    f.write("%g %d\n" % (s / 2**20, setup[t][s]["memmap"]))
+            series[(t, "memmap")] = name
+    iommu_topos = {t for t in topos if any(r["iommu"] for r in rows[t].values())}
+    xt = 'set xtics ("2M" 2, "16M" 16, "128M" 128, "1G" 1024, "8G" 8192, "64G" 65536)'
+    gp = ['set terminal pngcairo size 1400,1000 font ",10"',
+          'set output "%s"' % os.path.join(d, "bench.png"),
+          "set multiplot layout 2,%d" % len(topos), "set logscale xy", xt, "set grid",
+          'set key top left', 'set xlabel "slice of the BAR"']
+    for what, col, ylabel in (("time", 2, "map + unmap (or MR import), ns"),
+                              ("memory", 5, "bytes held per mapping")):
+        for t in topos:
+            gp.append('set title "%s: %s"' % (t, what))
+            gp.append('set ylabel "%s"' % ylabel)
+            plots = []
+            for i, (m, label) in enumerate(METHODS):
+                if (t, m) not in series:
+                    continue
+                if what == "time" or m in ("ranges", "sgt64k", "sgt4g", "pages"):
+                    plots.append('"%s" using 1:($%d > 0 ? $%d : 1/0) with linespoints lt %d '
+                                 'title "%s"' % (series[(t, m)], col, col, i + 1, label))
+                if what == "memory" and m == "ranges-4k" and t in iommu_topos:
+                    plots.append('"%s" using 1:($6 > 0 ? $6 : 1/0) with linespoints lt %d dt 3 '
+                                 'title "IOMMU page tables, %s"' % (series[(t, m)], i + 1, label))
+            if what == "memory" and (t, "memmap") in series:
+                plots.append('"%s" using 1:2 with linespoints lt 8 dt 2 '
+                             'title "memmap for struct pages"' % series[(t, "memmap")])
+            gp.append("plot " + ", ".join(plots))
+    gp.append("unset multiplot")
+    subprocess.run(["gnuplot"], input="\n".join(gp), text=True, check=True)
+
+
+def main():
+    d = sys.argv[1]
+    meta, rows, setup, info = load(os.path.join(d, "results.tsv"))
+    out = ["## Benchmark: giving an importer a BAR slice", "",
+           "%s; host: %s; QEMU %s; guest kernel %s." % (
+               meta.get("date"), meta.get("host"), meta.get("qemu"), meta.get("kernel")),
+           "Command in the guest: `%s`.  Times are of an emulated (TCG) guest: compare "
+           "rows of one run, not absolute values with hardware." % meta.get("command"), ""]
+    out += targets(rows, setup, info) + [""]
+    for t in sorted(rows, key=lambda t: t != "switch"):
+        lines, _ = topo_tables(t, rows[t], setup.get(t, {}), info.get(t, {}))
+        out += lines + [""]
+    with open(os.path.join(d, "table.md"), "w") as f:
+        f.write("\n".join(out))
+    plot(d, rows, setup)
+    print("\n".join(out))
+    print("bench: %s, %s" % (os.path.join(d, "table.md"), os.path.join(d, "bench.png")))
+
+
+if __name__ == "__main__":
+    main()
