@@ -6,6 +6,8 @@
  *   ranges   vfio-pci dma-buf, dma_buf_map_ranges() + unmap
  *   ranges-4k  the same for [4 KiB, size), which the IOMMU can only map
  *            with 4 KiB pages (only with an IOMMU)
+ *   ranges-list  a dma-buf of LIST_NR separate 64 KiB slices: memory and
+ *            time per range (its row's size is the dma-buf's)
  *   sgt64k   the same dma-buf through the sg_table shim, for an importer
  *            with a 64 KiB maximum segment (the PCI default)
  *   sgt4g    the same, for an importer with a 4 GiB maximum segment
@@ -37,6 +39,7 @@
 #define PAGE_SZ		SZ_4K
 #define MAX_REPS	200
 #define MIN_REPS	5
+#define LIST_NR		1024
 
 static uint64_t budget_ns = 1000000000ull;	/* per method and size */
 static uint64_t pages_budget_ns = 120000000000ull;
@@ -210,6 +213,29 @@ static void misaligned(struct vdev *v, uint64_t size)
 	close(dmabuf);
 }
 
+/* LIST_NR slices of 64 KiB, 128 KiB apart: LIST_NR ranges per mapping. */
+static void range_list(struct vdev *v)
+{
+	struct vfio_region_dma_range slices[LIST_NR];
+	struct result r;
+	int i, dmabuf;
+
+	for (i = 0; i < LIST_NR; i++) {
+		slices[i].offset = i * 2 * SZ_64K;
+		slices[i].length = SZ_64K;
+	}
+	dmabuf = export_ranges(v->device, BAR, O_RDWR | O_CLOEXEC, 0, LIST_NR,
+			       slices, LIST_NR);
+	if (dmabuf < 0)
+		die("VFIO_DEVICE_FEATURE_DMA_BUF of %d slices", LIST_NR);
+	run_map("ranges-list", dmabuf, LIST_NR * SZ_64K, IMP_BENCH_RANGES, 0, &r);
+	expect("ranges-list", LIST_NR * SZ_64K, r.entries, LIST_NR, "ranges");
+	if (checking && r.bytes > 64 + 32 * r.entries)
+		fail("ranges-list: %llu bytes for %llu ranges",
+		     (unsigned long long)r.bytes, (unsigned long long)r.entries);
+	close(dmabuf);
+}
+
 static void vfio_methods(struct vdev *v, const uint64_t *sizes, int n)
 {
 	struct result r;
@@ -372,6 +398,7 @@ int main(int argc, char **argv)
 	info();
 	printf("info\tbar\t%llu\n", (unsigned long long)v.bar_size);
 	vfio_methods(&v, sizes, n);
+	range_list(&v);
 	vfio_close(&v);
 	pages_method(v.bdf, sizes, n);
 	if (checking)
