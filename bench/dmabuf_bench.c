@@ -153,46 +153,36 @@ static void expect(const char *method, uint64_t size, uint64_t got,
 		     what, (unsigned long long)want);
 }
 
-/* Import @dmabuf for edu and time one way of mapping it. */
-static void run_map(const char *method, int dmabuf, uint64_t size,
-		    uint32_t op, uint64_t max_seg, struct result *r)
+/*
+ * Import @dmabuf for edu and time @b on it.  Map methods attach first and
+ * also measure the IOMMU page tables of one held mapping.
+ */
+static void run(const char *method, int dmabuf, uint64_t size,
+		struct imp_bench b, struct result *r)
 {
-	struct imp_bench b = { .op = op, .max_seg = max_seg };
-	int imp = open_importer(), ret;
+	int imp = open_importer(), map = b.op != IMP_BENCH_UMEM, ret;
 
-	if (imp < 0 || imp_attach(imp, dmabuf, IMP_DYNAMIC | IMP_P2P |
-				  IMP_REVOCABLE))
-		die("attaching edu to the dma-buf");
+	if (imp < 0 || (map && imp_attach(imp, dmabuf, IMP_DYNAMIC | IMP_P2P |
+					  IMP_REVOCABLE)))
+		die("importing the dma-buf for edu");
+	b.fd = dmabuf;
 	memset(r, 0, sizeof(*r));
 	ret = measure(imp, b, r);
 	if (ret) {
 		errno = -ret;
 		die("%s at %llu bytes", method, (unsigned long long)size);
 	}
-	r->iommu_bytes = iommu_bytes(imp, op == IMP_BENCH_RANGES ?
-				     IMP_API_RANGES : IMP_API_SGT);
+	if (map)
+		r->iommu_bytes = iommu_bytes(imp, b.op == IMP_BENCH_RANGES ?
+					     IMP_API_RANGES : IMP_API_SGT);
 	close(imp);
 	report(method, size, r);
 }
 
-static void run_umem(const char *method, int dmabuf, uint64_t size,
-		     uint64_t pgsz_bitmap, struct result *r)
-{
-	struct imp_bench b = { .op = IMP_BENCH_UMEM, .fd = dmabuf,
-			       .pgsz_bitmap = pgsz_bitmap };
-	int imp = open_importer(), ret;
-
-	if (imp < 0)
-		die("opening the importer");
-	memset(r, 0, sizeof(*r));
-	ret = measure(imp, b, r);
-	if (ret) {
-		errno = -ret;
-		die("%s at %llu bytes", method, (unsigned long long)size);
-	}
-	close(imp);
-	report(method, size, r);
-}
+#define RANGES		((struct imp_bench){ .op = IMP_BENCH_RANGES })
+#define SGT(seg)	((struct imp_bench){ .op = IMP_BENCH_SGT, .max_seg = (seg) })
+#define UMEM(pgsz)	((struct imp_bench){ .op = IMP_BENCH_UMEM, \
+					     .pgsz_bitmap = (pgsz) })
 
 /*
  * [4 KiB, size): the IOVA is size-aligned but the BAR address is not, so
@@ -208,7 +198,7 @@ static void misaligned(struct vdev *v, uint64_t size)
 	if (dmabuf < 0)
 		die("VFIO_DEVICE_FEATURE_DMA_BUF of [4K, %llu)",
 		    (unsigned long long)size);
-	run_map("ranges-4k", dmabuf, size, IMP_BENCH_RANGES, 0, &r);
+	run("ranges-4k", dmabuf, size, RANGES, &r);
 	expect("ranges-4k", size, r.entries, 1, "ranges");
 	close(dmabuf);
 }
@@ -228,7 +218,7 @@ static void range_list(struct vdev *v)
 			       slices, LIST_NR);
 	if (dmabuf < 0)
 		die("VFIO_DEVICE_FEATURE_DMA_BUF of %d slices", LIST_NR);
-	run_map("ranges-list", dmabuf, LIST_NR * SZ_64K, IMP_BENCH_RANGES, 0, &r);
+	run("ranges-list", dmabuf, LIST_NR * SZ_64K, RANGES, &r);
 	expect("ranges-list", LIST_NR * SZ_64K, r.entries, LIST_NR, "ranges");
 	if (checking && r.bytes > 64 + 32 * r.entries)
 		fail("ranges-list: %llu bytes for %llu ranges",
@@ -250,7 +240,7 @@ static void vfio_methods(struct vdev *v, const uint64_t *sizes, int n)
 		if (dmabuf < 0)
 			die("VFIO_DEVICE_FEATURE_DMA_BUF of %llu bytes",
 			    (unsigned long long)size);
-		run_map("ranges", dmabuf, size, IMP_BENCH_RANGES, 0, &r);
+		run("ranges", dmabuf, size, RANGES, &r);
 		expect("ranges", size, r.entries, 1, "ranges");
 		if (checking && r.bytes > 64 + 32 * r.entries)
 			fail("ranges: %llu bytes for %llu range(s)",
@@ -258,16 +248,16 @@ static void vfio_methods(struct vdev *v, const uint64_t *sizes, int n)
 			     (unsigned long long)r.entries);
 		if (have_iommu)
 			misaligned(v, size);
-		run_map("sgt64k", dmabuf, size, IMP_BENCH_SGT, SZ_64K, &r);
+		run("sgt64k", dmabuf, size, SGT(SZ_64K), &r);
 		expect("sgt64k", size, r.entries, size / SZ_64K, "entries");
-		run_map("sgt4g", dmabuf, size, IMP_BENCH_SGT, UINT32_MAX, &r);
-		run_umem("umem", dmabuf, size, PAGE_SZ | SZ_2M | SZ_1G, &r);
+		run("sgt4g", dmabuf, size, SGT(UINT32_MAX), &r);
+		run("umem", dmabuf, size, UMEM(PAGE_SZ | SZ_2M | SZ_1G), &r);
 		/* 2M or 1G blocks; one block may cover a smaller MR */
 		if (checking && r.entries > (size > SZ_2M ? size / SZ_2M : 1))
 			fail("umem at %llu MiB: %llu blocks, not 2M or larger",
 			     (unsigned long long)(size >> 20),
 			     (unsigned long long)r.entries);
-		run_umem("umem4k", dmabuf, size, PAGE_SZ, &r);
+		run("umem4k", dmabuf, size, UMEM(PAGE_SZ), &r);
 		expect("umem4k", size, r.entries, size / PAGE_SZ, "blocks");
 		close(dmabuf);
 	}
@@ -326,7 +316,7 @@ static void pages_method(const char *bdf, const uint64_t *sizes, int n)
 		printf("pages-setup\t%llu\t%llu\t%llu\n",
 		       (unsigned long long)e.size, (unsigned long long)created_ns,
 		       (unsigned long long)memmap_bytes);
-		run_map("pages", e.fd, e.size, IMP_BENCH_SGT, 0, &r);
+		run("pages", e.fd, e.size, SGT(0), &r);
 		expect("pages", e.size, r.entries, e.size / PAGE_SZ, "entries");
 		close(e.fd);
 		prev_size = sizes[i];

@@ -157,7 +157,7 @@ def targets(rows, setup, info):
     lists = sorted({(r["entries"], r["bytes"]) for (m, _), r in sw.items()
                     if m in ("ranges", "ranges-list")})
     for n, b in lists:
-        out.append("- range op memory: a list of %d range(s) takes %d B from the allocator "
+        out.append("- range op memory: a %d-range list takes %d B from the allocator "
                    "(struct dma_buf_ranges: 24 B header + 16 B per range; target ≤ 32 B per "
                    "range + a fixed header): %s" % (n, b, "met" if b <= 64 + 32 * n else "MISSED"))
     g = 1 << 30
@@ -185,23 +185,19 @@ def targets(rows, setup, info):
                    "and %s to create" % (t, size_name(s), bytes_name(st[s]["memmap"]),
                                          100.0 * st[s]["memmap"] / s, ns_name(st[s]["ns"])))
     io = rows.get("iommu", {})
-    rs = sorted(s for (m, s) in io if m == "ranges")
-    if len(rs) > 1:
-        a, b = io[("ranges", rs[0])], io[("ranges", rs[-1])]
-        out.append("- `iommu`: range op %s → %s from %s to %s (%.3gx for %dx the bytes); new IOMMU "
-                   "page tables %s → %s; the vIOMMU offers large pages: %s" % (
-                       ns_name(a["median"]), ns_name(b["median"]), size_name(rs[0]),
-                       size_name(rs[-1]), b["median"] / a["median"], rs[-1] // rs[0],
-                       bytes_name(a["iommu"]), bytes_name(b["iommu"]),
-                       info.get("iommu", {}).get("iommu-large-pages", "unknown")))
-    m4 = sorted(s for (m, s) in io if m == "ranges-4k")
-    if len(m4) > 1:
-        a, b = io[("ranges-4k", m4[0])], io[("ranges-4k", m4[-1])]
-        out.append("- `iommu`, [4K, size) slices (4 KiB IOMMU pages only): %s → %s from %s to %s "
-                   "(%.3gx); new IOMMU page tables %s → %s" % (
-                       ns_name(a["median"]), ns_name(b["median"]), size_name(m4[0]),
-                       size_name(m4[-1]), b["median"] / a["median"],
+    for m, what in (("ranges", "range op"),
+                    ("ranges-4k", "range op on [4K, size) slices (4 KiB IOMMU pages only)")):
+        ss = sorted(s for (mm, s) in io if mm == m)
+        if len(ss) < 2:
+            continue
+        a, b = io[(m, ss[0])], io[(m, ss[-1])]
+        out.append("- `iommu`: %s %s → %s from %s to %s (%.3gx for %dx the bytes); new IOMMU "
+                   "page tables %s → %s" % (
+                       what, ns_name(a["median"]), ns_name(b["median"]), size_name(ss[0]),
+                       size_name(ss[-1]), b["median"] / a["median"], ss[-1] // ss[0],
                        bytes_name(a["iommu"]), bytes_name(b["iommu"])))
+    if "iommu-large-pages" in info.get("iommu", {}):
+        out.append("- `iommu`: the vIOMMU offers large pages: %s" % info["iommu"]["iommu-large-pages"])
     return out
 
 

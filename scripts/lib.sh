@@ -14,7 +14,7 @@ if [ "${BENCH:-0}" = 1 ]; then
 elif [ "${KASAN:-1}" = 1 ]; then
 	FLAVOR=-kasan
 fi
-OBJ=$BUILD/obj$FLAVOR      # kbuild output of the test kernel
+OBJ=$BUILD/obj$FLAVOR      # kbuild output of the flavour
 INITRAMFS=$BUILD/initramfs$FLAVOR.cpio.gz
 OUT=$ROOT/out
 
