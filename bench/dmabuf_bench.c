@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The guest side of make bench: what it costs to give edu a slice
- * [0, size) of ivshmem's BAR 2, four ways, by slice size:
+ * [0, size) of ivshmem's BAR 2, by method and slice size:
  *
  *   ranges   vfio-pci dma-buf, dma_buf_map_ranges() + unmap
  *   ranges-4k  the same for [4 KiB, size), which the IOMMU can only map
