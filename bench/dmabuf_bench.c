@@ -154,8 +154,8 @@ static void expect(const char *method, uint64_t size, uint64_t got,
 }
 
 /*
- * Import @dmabuf for edu and time @b on it.  Map methods attach first and
- * also measure the IOMMU page tables of one held mapping.
+ * Import @dmabuf for edu and time @b on it.  Map methods attach first and,
+ * behind an IOMMU, also measure the page tables of one held mapping.
  */
 static void run(const char *method, int dmabuf, uint64_t size,
 		struct imp_bench b, struct result *r)
@@ -172,7 +172,7 @@ static void run(const char *method, int dmabuf, uint64_t size,
 		errno = -ret;
 		die("%s at %llu bytes", method, (unsigned long long)size);
 	}
-	if (map)
+	if (map && have_iommu)
 		r->iommu_bytes = iommu_bytes(imp, b.op == IMP_BENCH_RANGES ?
 					     IMP_API_RANGES : IMP_API_SGT);
 	close(imp);

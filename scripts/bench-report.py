@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Turn out/bench/results.tsv (scripts/bench) into table.md and bench.png.
+"""Collect the guest output of dmabuf-bench runs into results.tsv and turn it
+into table.md and bench.png.
 
-Every ratio is between rows of the same run and topology.
+    bench-report.py DIR TOPO=OUTPUT...
+
+DIR/meta.tsv, if there, describes the run.  Every ratio is between rows of
+the same run and topology.
 """
 import os
 import subprocess
@@ -46,6 +50,21 @@ def ratio(a, b):
     if not (a and b):
         return "-"
     return "{:,.0f}x".format(a / b) if a / b >= 100 else "%.3gx" % (a / b)
+
+
+def collect(d, runs):
+    """DIR/results.tsv: the run's meta lines, then each topology's rows."""
+    path = os.path.join(d, "results.tsv")
+    meta = os.path.join(d, "meta.tsv")
+    with open(path, "w") as out:
+        if os.path.exists(meta):
+            out.write(open(meta).read())
+        for run in runs:
+            topo, output = run.split("=", 1)
+            for line in open(output):
+                if line.split("\t", 1)[0] in ("row", "pages-setup", "info"):
+                    out.write("%s\t%s" % (topo, line))
+    return path
 
 
 def load(path):
@@ -138,7 +157,7 @@ def topo_tables(topo, rows, setup, info):
         for s in sorted(setup):
             out.append("| %s | %s | %s |" % (size_name(s), ns_name(setup[s]["ns"]),
                                             bytes_name(setup[s]["memmap"])))
-    return out, sizes
+    return out
 
 
 def targets(rows, setup, info):
@@ -254,7 +273,7 @@ def plot(d, rows, setup):
 
 def main():
     d = sys.argv[1]
-    meta, rows, setup, info = load(os.path.join(d, "results.tsv"))
+    meta, rows, setup, info = load(collect(d, sys.argv[2:]))
     out = ["## Benchmark: giving an importer a BAR slice", "",
            "%s; host: %s; QEMU %s; guest kernel %s." % (
                meta.get("date"), meta.get("host"), meta.get("qemu"), meta.get("kernel")),
@@ -262,8 +281,7 @@ def main():
            "rows of one run, not absolute values with hardware." % meta.get("command"), ""]
     out += targets(rows, setup, info) + [""]
     for t in sorted(rows, key=lambda t: t != "switch"):
-        lines, _ = topo_tables(t, rows[t], setup.get(t, {}), info.get(t, {}))
-        out += lines + [""]
+        out += topo_tables(t, rows[t], setup.get(t, {}), info.get(t, {})) + [""]
     with open(os.path.join(d, "table.md"), "w") as f:
         f.write("\n".join(out))
     plot(d, rows, setup)
