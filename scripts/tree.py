@@ -238,6 +238,11 @@ def main():
             create_base(tree, args.ksrc, args.tarball)
             with open(id_file, "w") as f:
                 f.write(ident + "\n")
+        dirty = git(tree, "status", "--porcelain", "--untracked-files=no")
+        if dirty:
+            raise TreeError(f"{tree} has edits not in the repository; "
+                            "write them back with make refresh first:\n"
+                            + dirty)
         head, claimed = assemble(tree, args.repo, series)
         stray = unclaimed(args.repo, claimed)
         if stray:

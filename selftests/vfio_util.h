@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/pci_regs.h>
@@ -41,6 +42,22 @@ static inline const char *topo(void)
 	const char *t = getenv("TOPO");
 
 	return t ? t : "switch";
+}
+
+/* 1 if the running kernel has @opt=y (from /proc/config.gz), else 0. */
+static inline int kconfig_y(const char *opt)
+{
+	FILE *f = popen("zcat /proc/config.gz", "r");
+	size_t n = strlen(opt);
+	char line[256];
+	int y = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, opt, n) && !strcmp(line + n, "=y\n"))
+			y = 1;
+	if (f)
+		pclose(f);
+	return y;
 }
 
 static inline int write_file(const char *path, const char *s)
@@ -309,6 +326,21 @@ static inline int imp_dma(int imp, uint64_t offset, void *data, uint32_t len, in
 			     .data = (uintptr_t)data };
 
 	return ioctl(imp, IMP_DMA, &d) ? -errno : 0;
+}
+
+static inline int imp_slow(int imp, uint32_t mode, uint32_t delay_ms)
+{
+	struct imp_slow sl = { .mode = mode, .delay_ms = delay_ms };
+
+	return ioctl(imp, IMP_SLOW, &sl) ? -errno : 0;
+}
+
+static inline double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 static inline void fill(uint8_t *buf, size_t len, unsigned int seed)

@@ -9,12 +9,15 @@
  * kernel-only interfaces.
  *
  * Every mapping and every DMA happens under the dma-buf's reservation lock,
- * and move_notify drops the mapping, so no DMA is ever issued to memory the
- * exporter has revoked.
+ * and after move_notify no DMA is issued until the importer maps again, so
+ * none reaches memory the exporter has revoked.  move_notify gives the
+ * mapping back at once, or, in IMP_SLOW mode, late or with a fence still
+ * pending, as a driver whose hardware is busy does.
  */
 #include <linux/delay.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-buf-ranges.h>
+#include <linux/dma-fence.h>
 #include <linux/dma-mapping.h>
 #include <linux/dma-resv.h>
 #include <linux/fs.h>
@@ -24,6 +27,7 @@
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/workqueue.h>
 #include <rdma/ib_umem.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/iter.h>
@@ -59,8 +63,15 @@ struct importer {
 	struct dma_buf_ranges *ranges;	/* IMP_API_RANGES mapping */
 	struct sg_table *sgt;		/* IMP_API_SGT mapping */
 	bool pinned;
+	bool invalidated;		/* move_notify seen, unmap pending */
 	u32 moves;
 	u32 dma_count;
+	u32 slow_mode, slow_ms;		/* IMP_SLOW */
+	struct delayed_work slow_unmap;	/* IMP_SLOW_UNMAP's late unmap */
+	struct dma_fence *fence;	/* IMP_SLOW_FENCE's busy hardware */
+	struct delayed_work fence_signal;
+	spinlock_t fence_lock;		/* of @fence */
+	u64 fence_context;
 	/* An RDMA umem of a dma-buf */
 	struct ib_umem_dmabuf *umem;
 	u64 iova, pgsz;
@@ -77,18 +88,94 @@ static void importer_unmap(struct importer *imp)
 		dma_buf_unmap_attachment(imp->attach, imp->sgt, DMA_BIDIRECTIONAL);
 	imp->ranges = NULL;
 	imp->sgt = NULL;
+	imp->invalidated = false;
 	if (imp->pinned)
 		dma_buf_unpin(imp->attach);
 	imp->pinned = false;
 }
 
-/* The exporter moved or revoked the memory: give the mapping back now. */
+static const char *slow_fence_name(struct dma_fence *fence)
+{
+	return "dmabuf_importer";
+}
+
+static const struct dma_fence_ops slow_fence_ops = {
+	.get_driver_name = slow_fence_name,
+	.get_timeline_name = slow_fence_name,
+};
+
+/* IMP_SLOW_FENCE: the "hardware" finished what it was doing. */
+static void slow_fence_signal(struct work_struct *work)
+{
+	struct importer *imp = container_of(to_delayed_work(work),
+					    struct importer, fence_signal);
+	struct dma_fence *fence;
+
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	fence = imp->fence;
+	imp->fence = NULL;
+	dma_resv_unlock(imp->dmabuf->resv);
+	if (fence) {
+		dma_fence_signal(fence);
+		dma_fence_put(fence);
+	}
+}
+
+/* IMP_SLOW_FENCE: a fence for DMA still in flight after move_notify. */
+static void add_slow_fence(struct importer *imp)
+{
+	struct dma_fence *fence;
+
+	if (imp->fence || dma_resv_reserve_fences(imp->dmabuf->resv, 1))
+		return;
+	fence = kzalloc(sizeof(*fence), GFP_KERNEL);
+	if (!fence)
+		return;
+	dma_fence_init(fence, &slow_fence_ops, &imp->fence_lock,
+		       imp->fence_context, imp->moves);
+	dma_resv_add_fence(imp->dmabuf->resv, fence, DMA_RESV_USAGE_BOOKKEEP);
+	imp->fence = fence;
+	schedule_delayed_work(&imp->fence_signal,
+			      msecs_to_jiffies(imp->slow_ms));
+}
+
+/* IMP_SLOW_UNMAP: the mapping goes back late. */
+static void slow_unmap(struct work_struct *work)
+{
+	struct importer *imp = container_of(to_delayed_work(work),
+					    struct importer, slow_unmap);
+
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	if (imp->invalidated)
+		importer_unmap(imp);
+	dma_resv_unlock(imp->dmabuf->resv);
+}
+
+/* The exporter moved or revoked the memory: give the mapping back. */
 static void importer_move_notify(struct dma_buf_attachment *attach)
 {
 	struct importer *imp = attach->importer_priv;
 
 	imp->moves++;
+	if (imp->slow_mode == IMP_SLOW_UNMAP && (imp->ranges || imp->sgt)) {
+		imp->invalidated = true;
+		if (imp->slow_ms)
+			schedule_delayed_work(&imp->slow_unmap,
+					      msecs_to_jiffies(imp->slow_ms));
+		return;
+	}
+	if (imp->slow_mode == IMP_SLOW_FENCE && (imp->ranges || imp->sgt))
+		add_slow_fence(imp);
 	importer_unmap(imp);
+}
+
+/* Let the late unmap and the fence happen now. */
+static void importer_finish_slow(struct importer *imp)
+{
+	mod_delayed_work(system_wq, &imp->slow_unmap, 0);
+	flush_delayed_work(&imp->slow_unmap);
+	mod_delayed_work(system_wq, &imp->fence_signal, 0);
+	flush_delayed_work(&imp->fence_signal);
 }
 
 static const struct dma_buf_attach_ops ops_p2p = {
@@ -110,6 +197,7 @@ static void importer_detach(struct importer *imp)
 {
 	if (!imp->attach)
 		return;
+	importer_finish_slow(imp);
 	dma_resv_lock(imp->dmabuf->resv, NULL);
 	importer_unmap(imp);
 	dma_resv_unlock(imp->dmabuf->resv);
@@ -252,6 +340,8 @@ static int attach_dma_address(struct importer *imp, u64 offset, u32 len,
 	struct scatterlist *sg;
 	int i;
 
+	if (imp->invalidated)
+		return -ENODEV;
 	if (imp->ranges) {
 		for (i = 0; i < imp->ranges->nr; i++) {
 			struct dma_buf_range *r = &imp->ranges->ranges[i];
@@ -743,6 +833,24 @@ out:
 	return ret;
 }
 
+static int importer_set_slow(struct importer *imp, struct imp_slow __user *uarg)
+{
+	struct imp_slow arg;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (arg.mode > IMP_SLOW_FENCE || arg.delay_ms > 60000 ||
+	    (arg.mode == IMP_SLOW_FENCE && !arg.delay_ms))
+		return -EINVAL;
+	if (!imp->attach)
+		return -ENXIO;
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	imp->slow_mode = arg.mode;
+	imp->slow_ms = arg.delay_ms;
+	dma_resv_unlock(imp->dmabuf->resv);
+	return 0;
+}
+
 static long importer_ioctl(struct file *file, unsigned int cmd,
 			   unsigned long arg)
 {
@@ -783,6 +891,8 @@ static long importer_ioctl(struct file *file, unsigned int cmd,
 		return 0;
 	case IMP_BENCH:
 		return importer_bench(imp, uarg);
+	case IMP_SLOW:
+		return importer_set_slow(imp, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -794,6 +904,10 @@ static int importer_open(struct inode *inode, struct file *file)
 
 	if (!imp)
 		return -ENOMEM;
+	INIT_DELAYED_WORK(&imp->slow_unmap, slow_unmap);
+	INIT_DELAYED_WORK(&imp->fence_signal, slow_fence_signal);
+	spin_lock_init(&imp->fence_lock);
+	imp->fence_context = dma_fence_context_alloc(1);
 	file->private_data = imp;
 	return 0;
 }

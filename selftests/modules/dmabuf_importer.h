@@ -106,6 +106,22 @@ struct imp_bench {
 	__u64 bytes;		/* out: bytes the importer's mapping holds */
 };
 
+/*
+ * IMP_SLOW: how this importer answers move_notify from now on, like a
+ * driver whose hardware is still busy.  IMP_SLOW_UNMAP stops DMA at once
+ * but gives the mapping back @delay_ms later, or only on IMP_UNMAP when
+ * @delay_ms is 0; IMP_SLOW_FENCE gives it back at once and leaves a fence
+ * on the reservation that signals @delay_ms later.
+ */
+#define IMP_SLOW_NONE	0	/* give the mapping back at once (default) */
+#define IMP_SLOW_UNMAP	1
+#define IMP_SLOW_FENCE	2
+
+struct imp_slow {
+	__u32 mode;		/* IMP_SLOW_* */
+	__u32 delay_ms;		/* up to 60000 */
+};
+
 #define IMP_ATTACH	_IOW('i', 1, struct imp_attach)
 #define IMP_DETACH	_IO('i', 2)
 #define IMP_MAP		_IOWR('i', 3, struct imp_map)
@@ -118,5 +134,6 @@ struct imp_bench {
 #define IMP_UMEM_DMA	_IOW('i', 10, struct imp_dma)
 #define IMP_UMEM_PUT	_IO('i', 11)
 #define IMP_BENCH	_IOWR('i', 12, struct imp_bench)
+#define IMP_SLOW	_IOW('i', 13, struct imp_slow)
 
 #endif /* DMABUF_IMPORTER_H */

@@ -8,10 +8,17 @@
  * path crosses a host bridge.  Legacy sg_table importers are served by the
  * dma-buf core.  No struct pages exist for the BAR.
  *
+ * Only drivers that describe their regions offer the feature
+ * (vfio_pci_core_device.pci_ops->get_dmabuf_phys): a variant driver may
+ * hide parts of a BAR that a dma-buf must not reach either.
+ *
  * Access is revoked whenever the user can no longer reach the BAR either:
  * memory decode off, reset, low power, and for good when the device is
- * closed.  Revocation runs move_notify, waits for the importers to unmap
- * and zaps CPU mappings of the dma-buf; restoring decode lets importers map
+ * closed.  A revoke tells every dma-buf's importers through move_notify
+ * first, zaps CPU mappings, then waits once for all of them to give their
+ * mappings back and for their fences: a short wait while the device stays
+ * with its user, for as long as it takes when it is closed, so nothing
+ * DMA-reachable outlives the user.  Restoring decode lets importers map
  * again.
  */
 #include <linux/dma-buf.h>
@@ -25,7 +32,11 @@
 
 MODULE_IMPORT_NS(DMA_BUF);
 
-/* How long a revoke waits for importers to give their mappings back. */
+/*
+ * How long a revoke waits for importers to give their mappings back and
+ * their fences to signal; at close, how long before a stuck importer is
+ * reported (the wait goes on).
+ */
 #define VFIO_DMA_BUF_REVOKE_TIMEOUT_MS	5000
 
 /**
@@ -39,7 +50,8 @@ MODULE_IMPORT_NS(DMA_BUF);
  * @nr_mapped: mappings handed out and not yet given back
  * @unmapped: woken when @nr_mapped drops to 0
  * @nr_ranges: number of slices
- * @ranges: the slices, offsets into the BAR
+ * @ranges: the slices: where the user asked for them in the region, and
+ *	their CPU physical address from the driver's get_dmabuf_phys
  */
 struct vfio_pci_dma_buf {
 	struct dma_buf *dmabuf;
@@ -51,12 +63,24 @@ struct vfio_pci_dma_buf {
 	atomic_t nr_mapped;
 	wait_queue_head_t unmapped;
 	u32 nr_ranges;
-	struct vfio_region_dma_range ranges[] __counted_by(nr_ranges);
+	struct vfio_pci_dma_buf_range {
+		u64 offset;
+		u64 length;
+		phys_addr_t phys;
+	} ranges[] __counted_by(nr_ranges);
 };
 
-/* Per attachment: how the importing device reaches the BAR. */
+/*
+ * MMIO has no CPU cache lines to sync, and several importers may map the
+ * same BAR at once, which DMA-API debug allows only without CPU syncs
+ * (mainline's DMA_ATTR_MMIO means both).
+ */
+#define VFIO_DMA_BUF_MAP_ATTRS	DMA_ATTR_SKIP_CPU_SYNC
+
+/* Per attachment, under the dma-buf's reservation lock. */
 struct vfio_pci_dma_buf_attachment {
-	enum pci_p2pdma_map_type map_type;
+	enum pci_p2pdma_map_type map_type;	/* how the importer reaches the BAR */
+	u32 nr_mapped;				/* to name a stuck importer */
 };
 
 static int vfio_pci_dma_buf_attach(struct dma_buf *dmabuf,
@@ -65,17 +89,14 @@ static int vfio_pci_dma_buf_attach(struct dma_buf *dmabuf,
 	struct vfio_pci_dma_buf *priv = dmabuf->priv;
 	struct vfio_pci_dma_buf_attachment *va;
 	enum pci_p2pdma_map_type type;
-	bool revoked;
 
-	/* BAR memory has no struct pages: only P2P-aware importers. */
+	/*
+	 * BAR memory has no struct pages: only P2P-aware importers.  Attach
+	 * works while revoked; map fails until access comes back, and
+	 * move_notify tells the importer when it has.
+	 */
 	if (!attach->peer2peer)
 		return -EOPNOTSUPP;
-
-	dma_resv_lock(dmabuf->resv, NULL);
-	revoked = priv->revoked;
-	dma_resv_unlock(dmabuf->resv);
-	if (revoked)
-		return -ENODEV;
 
 	type = pci_p2pdma_client_map_type(priv->pdev, attach->dev);
 	if (type != PCI_P2PDMA_MAP_BUS_ADDR &&
@@ -121,7 +142,15 @@ static void unmap_slices(struct dma_buf_attachment *attach,
 		return;
 	for (i = 0; i < nr; i++)
 		dma_unmap_resource(attach->dev, ranges->ranges[i].addr,
-				   ranges->ranges[i].len, dir, 0);
+				   ranges->ranges[i].len, dir,
+				   VFIO_DMA_BUF_MAP_ATTRS);
+}
+
+/* The address a switch-local peer uses for @phys in the exported BAR. */
+static dma_addr_t bus_address(struct vfio_pci_dma_buf *priv, phys_addr_t phys)
+{
+	return pci_bus_address(priv->pdev, priv->bar) +
+	       (phys - pci_resource_start(priv->pdev, priv->bar));
 }
 
 static struct dma_buf_ranges *
@@ -143,24 +172,24 @@ vfio_pci_dma_buf_map(struct dma_buf_attachment *attach,
 		return ERR_PTR(-ENOMEM);
 
 	for (i = 0; i < priv->nr_ranges; i++) {
-		u64 offset = priv->ranges[i].offset;
+		phys_addr_t phys = priv->ranges[i].phys;
 		u64 len = priv->ranges[i].length;
 		struct dma_buf_range *r = &ranges->ranges[i];
 
 		r->len = len;
 		if (va->map_type == PCI_P2PDMA_MAP_BUS_ADDR) {
-			r->addr = pci_bus_address(priv->pdev, priv->bar) + offset;
+			r->addr = bus_address(priv, phys);
 			/* Never let the device see a truncated address. */
 			if (r->addr + len - 1 > mask)
 				goto err_unmap;
 			continue;
 		}
-		r->addr = dma_map_resource(attach->dev,
-					   pci_resource_start(priv->pdev, priv->bar) +
-					   offset, len, dir, 0);
+		r->addr = dma_map_resource(attach->dev, phys, len, dir,
+					   VFIO_DMA_BUF_MAP_ATTRS);
 		if (dma_mapping_error(attach->dev, r->addr))
 			goto err_unmap;
 	}
+	va->nr_mapped++;
 	atomic_inc(&priv->nr_mapped);
 	return ranges;
 
@@ -175,9 +204,11 @@ static void vfio_pci_dma_buf_unmap(struct dma_buf_attachment *attach,
 				   enum dma_data_direction dir)
 {
 	struct vfio_pci_dma_buf *priv = attach->dmabuf->priv;
+	struct vfio_pci_dma_buf_attachment *va = attach->priv;
 
 	unmap_slices(attach, ranges, ranges->nr, dir);
 	dma_buf_ranges_free(ranges);
+	va->nr_mapped--;
 	if (atomic_dec_and_test(&priv->nr_mapped))
 		wake_up_all(&priv->unmapped);
 }
@@ -189,8 +220,7 @@ static phys_addr_t slice_phys(struct vfio_pci_dma_buf *priv, u64 offset)
 
 	for (i = 0; i < priv->nr_ranges; i++) {
 		if (offset < priv->ranges[i].length)
-			return pci_resource_start(priv->pdev, priv->bar) +
-			       priv->ranges[i].offset + offset;
+			return priv->ranges[i].phys + offset;
 		offset -= priv->ranges[i].length;
 	}
 	return 0;
@@ -272,34 +302,110 @@ static const struct dma_buf_ops vfio_pci_dma_buf_ops = {
 	.release = vfio_pci_dma_buf_release,
 };
 
-/* Check the user's slices of @bar and add up their lengths in @size. */
-static int check_ranges(struct pci_dev *pdev, u32 bar,
-			const struct vfio_region_dma_range *ranges, u32 nr,
-			u64 *size)
+/*
+ * The checks that need no address, in mainline's order: every slice's
+ * length and alignment, then their sum, which becomes the dma-buf's size.
+ */
+static int check_lengths(const struct vfio_region_dma_range *ranges, u32 nr,
+			 u64 *size)
 {
-	resource_size_t start = pci_resource_start(pdev, bar);
-	resource_size_t len = pci_resource_len(pdev, bar);
-	u64 total = 0, end;
+	u64 total = 0;
 	u32 i;
 
-	if (!len || !(pci_resource_flags(pdev, bar) & IORESOURCE_MEM))
-		return -EINVAL;
-
 	for (i = 0; i < nr; i++) {
-		u64 offset = ranges[i].offset, length = ranges[i].length;
-
-		if (!length || !PAGE_ALIGNED(offset) || !PAGE_ALIGNED(length))
+		if (!ranges[i].length || !PAGE_ALIGNED(ranges[i].offset) ||
+		    !PAGE_ALIGNED(ranges[i].length))
 			return -EINVAL;
-		if (check_add_overflow(total, length, &total))
-			return -EINVAL;
-		if (check_add_overflow(start, offset, &end) ||
-		    check_add_overflow(end, length, &end))
-			return -EOVERFLOW;
-		if (offset + length > len)
+		if (check_add_overflow(total, ranges[i].length, &total))
 			return -EINVAL;
 	}
+	/* A file size is an loff_t. */
+	if (total > S64_MAX)
+		return -EINVAL;
 	*size = total;
 	return 0;
+}
+
+/**
+ * vfio_pci_core_get_dmabuf_phys - locate slices of a physical BAR
+ * @vdev: the device
+ * @region_index: the BAR
+ * @dma_ranges: the slices, offsets into the BAR; their lengths are checked
+ * @nr_ranges: number of slices
+ * @phys: filled with the CPU physical address of each slice
+ *
+ * The &vfio_pci_device_ops.get_dmabuf_phys of drivers whose BAR regions
+ * are the whole physical BARs, such as vfio-pci.
+ *
+ * Return: 0; -EINVAL for a BAR that is absent or not memory, or a slice
+ * ending past its end; -EOVERFLOW when the BAR's address plus a slice's
+ * offset and length overflows.
+ */
+int vfio_pci_core_get_dmabuf_phys(struct vfio_pci_core_device *vdev,
+				  unsigned int region_index,
+				  const struct vfio_region_dma_range *dma_ranges,
+				  size_t nr_ranges, phys_addr_t *phys)
+{
+	struct pci_dev *pdev = vdev->pdev;
+	resource_size_t start, len;
+	u64 end;
+	size_t i;
+
+	if (region_index > VFIO_PCI_BAR5_REGION_INDEX)
+		return -EINVAL;
+	start = pci_resource_start(pdev, region_index);
+	len = pci_resource_len(pdev, region_index);
+	if (!len || !(pci_resource_flags(pdev, region_index) & IORESOURCE_MEM))
+		return -EINVAL;
+
+	for (i = 0; i < nr_ranges; i++) {
+		if (check_add_overflow(start, dma_ranges[i].offset, &end) ||
+		    check_add_overflow(end, dma_ranges[i].length, &end))
+			return -EOVERFLOW;
+		if (end - start > len)
+			return -EINVAL;
+		phys[i] = start + dma_ranges[i].offset;
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(vfio_pci_core_get_dmabuf_phys);
+
+/* Build the dma-buf's private data from the user's slices. */
+static struct vfio_pci_dma_buf *
+new_dma_buf(struct vfio_pci_core_device *vdev, u32 bar,
+	    const struct vfio_region_dma_range *ranges, u32 nr)
+{
+	struct vfio_pci_dma_buf *priv;
+	phys_addr_t *phys;
+	int ret;
+	u32 i;
+
+	phys = kcalloc(nr, sizeof(*phys), GFP_KERNEL);
+	priv = kzalloc(struct_size(priv, ranges, nr), GFP_KERNEL);
+	ret = -ENOMEM;
+	if (!phys || !priv)
+		goto err;
+	ret = vdev->pci_ops->get_dmabuf_phys(vdev, bar, ranges, nr, phys);
+	if (ret)
+		goto err;
+
+	priv->nr_ranges = nr;
+	for (i = 0; i < nr; i++) {
+		priv->ranges[i].offset = ranges[i].offset;
+		priv->ranges[i].length = ranges[i].length;
+		priv->ranges[i].phys = phys[i];
+	}
+	kfree(phys);
+	priv->bar = bar;
+	priv->pdev = pci_dev_get(vdev->pdev);
+	INIT_LIST_HEAD(&priv->dmabufs_elm);
+	init_waitqueue_head(&priv->unmapped);
+	return priv;
+
+err:
+	kfree(priv);
+	kfree(phys);
+	return ERR_PTR(ret);
 }
 
 /**
@@ -310,7 +416,9 @@ static int check_ranges(struct pci_dev *pdev, u32 bar,
  * @argsz: size of @uarg, with its ranges
  *
  * Return: a new dma-buf file descriptor, or an errno as documented for
- * VFIO_DEVICE_FEATURE_DMA_BUF in include/uapi/linux/vfio.h.
+ * VFIO_DEVICE_FEATURE_DMA_BUF in include/uapi/linux/vfio.h; -ENOTTY, as
+ * for any feature the device lacks, when its driver does not describe its
+ * regions for dma-bufs.
  */
 int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
 				  void __user *uarg, size_t argsz)
@@ -326,6 +434,9 @@ int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
 	u64 size;
 	int ret;
 
+	if (!vdev->pci_ops || !vdev->pci_ops->get_dmabuf_phys)
+		return -ENOTTY;
+
 	ret = vfio_check_feature(flags, argsz, VFIO_DEVICE_FEATURE_GET,
 				 sizeof(get));
 	if (ret != 1)
@@ -337,7 +448,7 @@ int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
 		return -EINVAL;
 	if (get.region_index >= VFIO_PCI_ROM_REGION_INDEX)
 		return -ENODEV;
-	if (get.nr_ranges > VFIO_DEVICE_DMA_BUF_MAX_RANGES)
+	if (get.nr_ranges > VFIO_DEVICE_FEATURE_DMA_BUF_MAX_RANGES)
 		return -E2BIG;
 	if (argsz < struct_size(&get, dma_ranges, get.nr_ranges))
 		return -EINVAL;
@@ -348,23 +459,12 @@ int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
 				   sizeof(*ranges));
 	if (IS_ERR(ranges))
 		return PTR_ERR(ranges);
-
-	ret = check_ranges(vdev->pdev, get.region_index, ranges, get.nr_ranges,
-			   &size);
-	if (ret)
-		goto err_free_ranges;
-
-	ret = -ENOMEM;
-	priv = kzalloc(struct_size(priv, ranges, get.nr_ranges), GFP_KERNEL);
-	if (!priv)
-		goto err_free_ranges;
-	priv->nr_ranges = get.nr_ranges;
-	memcpy(priv->ranges, ranges, flex_array_size(priv, ranges, priv->nr_ranges));
+	ret = check_lengths(ranges, get.nr_ranges, &size);
+	priv = ret ? ERR_PTR(ret) :
+		     new_dma_buf(vdev, get.region_index, ranges, get.nr_ranges);
 	kfree(ranges);
-	priv->bar = get.region_index;
-	priv->pdev = pci_dev_get(vdev->pdev);
-	INIT_LIST_HEAD(&priv->dmabufs_elm);
-	init_waitqueue_head(&priv->unmapped);
+	if (IS_ERR(priv))
+		return PTR_ERR(priv);
 
 	exp_info.ops = &vfio_pci_dma_buf_ops;
 	exp_info.size = size;
@@ -397,45 +497,79 @@ int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
 	if (ret < 0)
 		dma_buf_put(priv->dmabuf);
 	return ret;
-
-err_free_ranges:
-	kfree(ranges);
-	return ret;
 }
 
-/* Flip @priv's access; on revoke, wait for importers to let go. */
+/* Flip @priv's access and tell its importers. */
 static void set_revoked(struct vfio_pci_dma_buf *priv, bool revoked)
 {
-	long left;
+	bool changed;
 
 	dma_resv_lock(priv->dmabuf->resv, NULL);
-	if (priv->revoked == revoked) {
-		dma_resv_unlock(priv->dmabuf->resv);
-		return;
+	changed = priv->revoked != revoked;
+	if (changed) {
+		priv->revoked = revoked;
+		dma_buf_move_notify(priv->dmabuf);
 	}
-	priv->revoked = revoked;
-	dma_buf_move_notify(priv->dmabuf);
 	dma_resv_unlock(priv->dmabuf->resv);
-	if (!revoked)
-		return;
-
-	unmap_mapping_range(priv->dmabuf->file->f_mapping, 0, 0, true);
-	left = wait_event_timeout(priv->unmapped,
-				  !atomic_read(&priv->nr_mapped),
-				  msecs_to_jiffies(VFIO_DMA_BUF_REVOKE_TIMEOUT_MS));
-	if (!left)
-		pci_err(priv->pdev,
-			"dma-buf importer still maps BAR %u %u ms after revoke\n",
-			priv->bar, VFIO_DMA_BUF_REVOKE_TIMEOUT_MS);
+	if (changed && revoked)
+		unmap_mapping_range(priv->dmabuf->file->f_mapping, 0, 0, true);
 }
 
 /*
- * Apply @revoked to every live dma-buf of @vdev.  One being released (no
- * file reference left) has no importers or CPU mappings to act on.
+ * Wait until @deadline for @priv's importers to give their mappings back
+ * and for the fences on its reservation to signal: DMA they queued before
+ * move_notify may still target the BAR.
  */
-static void set_all_revoked(struct vfio_pci_core_device *vdev, bool revoked)
+static bool wait_released(struct vfio_pci_dma_buf *priv, unsigned long deadline)
+{
+	long left = time_after(deadline, jiffies) ? deadline - jiffies : 0;
+
+	left = wait_event_timeout(priv->unmapped,
+				  !atomic_read(&priv->nr_mapped), left);
+	if (!left)
+		return false;
+	return dma_resv_wait_timeout(priv->dmabuf->resv, DMA_RESV_USAGE_BOOKKEEP,
+				     false, left) > 0;
+}
+
+/* Name the importers of @priv that still hold a mapping. */
+static void report_stuck(struct vfio_pci_dma_buf *priv, bool closing)
+{
+	struct dma_buf_attachment *attach;
+
+	dma_resv_lock(priv->dmabuf->resv, NULL);
+	list_for_each_entry(attach, &priv->dmabuf->attachments, node) {
+		struct vfio_pci_dma_buf_attachment *va = attach->priv;
+
+		if (!va->nr_mapped)
+			continue;
+		if (closing)
+			WARN(1, "%s: dma-buf importer %s %s holds BAR %u after close; close waits for it\n",
+			     pci_name(priv->pdev), dev_driver_string(attach->dev),
+			     dev_name(attach->dev), priv->bar);
+		else
+			dev_warn_ratelimited(&priv->pdev->dev,
+					     "dma-buf importer %s %s still maps BAR %u %u ms after revoke\n",
+					     dev_driver_string(attach->dev),
+					     dev_name(attach->dev), priv->bar,
+					     VFIO_DMA_BUF_REVOKE_TIMEOUT_MS);
+	}
+	dma_resv_unlock(priv->dmabuf->resv);
+}
+
+/*
+ * Revoke or restore every live dma-buf of @vdev: notify them all first,
+ * then, on revoke, wait once for all of them, also for importers still
+ * busy from an earlier revoke.  A dma-buf being released (no file
+ * reference left) has no importers or CPU mappings to act on.
+ * @closing: the user is going away, so wait for as long as importers
+ * need; otherwise give up after VFIO_DMA_BUF_REVOKE_TIMEOUT_MS in total.
+ */
+static void set_all_revoked(struct vfio_pci_core_device *vdev, bool revoked,
+			    bool closing)
 {
 	struct vfio_pci_dma_buf *priv;
+	unsigned long deadline;
 
 	lockdep_assert_held_write(&vdev->memory_lock);
 	list_for_each_entry(priv, &vdev->dmabufs, dmabufs_elm) {
@@ -444,6 +578,37 @@ static void set_all_revoked(struct vfio_pci_core_device *vdev, bool revoked)
 		set_revoked(priv, revoked);
 		dma_buf_put(priv->dmabuf);
 	}
+	if (!revoked)
+		return;
+
+	deadline = jiffies + msecs_to_jiffies(VFIO_DMA_BUF_REVOKE_TIMEOUT_MS);
+	list_for_each_entry(priv, &vdev->dmabufs, dmabufs_elm) {
+		if (!get_file_active(&priv->dmabuf->file))
+			continue;
+		if (!wait_released(priv, deadline)) {
+			report_stuck(priv, closing);
+			if (closing) {
+				wait_event(priv->unmapped,
+					   !atomic_read(&priv->nr_mapped));
+				dma_resv_wait_timeout(priv->dmabuf->resv,
+						      DMA_RESV_USAGE_BOOKKEEP,
+						      false,
+						      MAX_SCHEDULE_TIMEOUT);
+			}
+		}
+		dma_buf_put(priv->dmabuf);
+	}
+}
+
+/*
+ * Only an open device has dma-bufs to act on, and its vconfig to read:
+ * a hot reset also zaps and restores the devices of its set that nobody
+ * opened.  open_count is stable here: callers hold the dev_set lock or an
+ * open file of the device.
+ */
+static bool is_open(struct vfio_pci_core_device *vdev)
+{
+	return vdev->vdev.open_count;
 }
 
 /**
@@ -451,13 +616,15 @@ static void set_all_revoked(struct vfio_pci_core_device *vdev, bool revoked)
  * @vdev: the device, with memory_lock held for writing
  *
  * Called wherever the user's own BAR mappings are zapped.  When it
- * returns, importers have been told through move_notify and have given
- * their mappings back, or VFIO_DMA_BUF_REVOKE_TIMEOUT_MS has passed and
- * an error is logged, and CPU mappings of the dma-bufs are zapped.
+ * returns, every importer has been told through move_notify, CPU mappings
+ * of the dma-bufs are zapped, and importers have given their mappings back
+ * and their fences have signalled, or VFIO_DMA_BUF_REVOKE_TIMEOUT_MS has
+ * passed and the importers still holding a mapping are named in the log.
  */
 void vfio_pci_dma_buf_revoke(struct vfio_pci_core_device *vdev)
 {
-	set_all_revoked(vdev, true);
+	if (is_open(vdev))
+		set_all_revoked(vdev, true, false);
 }
 
 /**
@@ -470,27 +637,32 @@ void vfio_pci_dma_buf_revoke(struct vfio_pci_core_device *vdev)
 void vfio_pci_dma_buf_restore(struct vfio_pci_core_device *vdev)
 {
 	lockdep_assert_held_write(&vdev->memory_lock);
-	if (vdev->pm_runtime_engaged || !__vfio_pci_memory_enabled(vdev))
+	if (!is_open(vdev) || vdev->pm_runtime_engaged ||
+	    !__vfio_pci_memory_enabled(vdev))
 		return;
-	set_all_revoked(vdev, false);
+	set_all_revoked(vdev, false, false);
 }
 
 /**
  * vfio_pci_dma_buf_cleanup - revoke for good when the device is closed
  * @vdev: the device
  *
- * The dma-bufs stay valid files but can never be mapped again, and they
- * no longer hold the device's registration, so unbinding can proceed.
+ * Waits until every importer has given its mappings back and their fences
+ * have signalled, however long that takes (an importer still holding one
+ * after VFIO_DMA_BUF_REVOKE_TIMEOUT_MS is named in a warning): the device
+ * must not be opened again or unbound while anything can still reach its
+ * BARs.  The dma-bufs stay valid files but can never be mapped again, and
+ * they no longer hold the device's registration.
  */
 void vfio_pci_dma_buf_cleanup(struct vfio_pci_core_device *vdev)
 {
 	struct vfio_pci_dma_buf *priv, *tmp;
 
 	down_write(&vdev->memory_lock);
+	set_all_revoked(vdev, true, true);
 	list_for_each_entry_safe(priv, tmp, &vdev->dmabufs, dmabufs_elm) {
 		if (!get_file_active(&priv->dmabuf->file))
 			continue;
-		set_revoked(priv, true);
 		dma_resv_lock(priv->dmabuf->resv, NULL);
 		priv->vdev = NULL;
 		dma_resv_unlock(priv->dmabuf->resv);
