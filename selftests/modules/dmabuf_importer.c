@@ -159,9 +159,9 @@ static void importer_move_notify(struct dma_buf_attachment *attach)
 	imp->moves++;
 	if (imp->slow_mode == IMP_SLOW_UNMAP && (imp->ranges || imp->sgt)) {
 		imp->invalidated = true;
-		if (imp->slow_ms)
-			schedule_delayed_work(&imp->slow_unmap,
-					      msecs_to_jiffies(imp->slow_ms));
+		schedule_delayed_work(&imp->slow_unmap,
+				      msecs_to_jiffies(imp->slow_ms ?:
+						       IMP_SLOW_HOLD_MS));
 		return;
 	}
 	if (imp->slow_mode == IMP_SLOW_FENCE && (imp->ranges || imp->sgt))

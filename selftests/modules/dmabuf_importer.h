@@ -109,10 +109,12 @@ struct imp_bench {
 /*
  * IMP_SLOW: how this importer answers move_notify from now on, like a
  * driver whose hardware is still busy.  IMP_SLOW_UNMAP stops DMA at once
- * but gives the mapping back @delay_ms later, or only on IMP_UNMAP when
- * @delay_ms is 0; IMP_SLOW_FENCE gives it back at once and leaves a fence
- * on the reservation that signals @delay_ms later.
+ * but gives the mapping back @delay_ms later, or on IMP_UNMAP when
+ * @delay_ms is 0 (after IMP_SLOW_HOLD_MS at the latest, so that a test
+ * that dies cannot hang the guest); IMP_SLOW_FENCE gives it back at once
+ * and leaves a fence on the reservation that signals @delay_ms later.
  */
+#define IMP_SLOW_HOLD_MS	30000
 #define IMP_SLOW_NONE	0	/* give the mapping back at once (default) */
 #define IMP_SLOW_UNMAP	1
 #define IMP_SLOW_FENCE	2

@@ -23,8 +23,10 @@
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-buf-ranges.h>
+#include <linux/dma-fence.h>
 #include <linux/dma-map-ops.h>
 #include <linux/dma-resv.h>
+#include <linux/iommu.h>
 #include <linux/pci-p2pdma.h>
 #include <linux/seq_file.h>
 
@@ -49,6 +51,9 @@ MODULE_IMPORT_NS(DMA_BUF);
  * @revoked: importers may not map; under the dma-buf's reservation lock
  * @nr_mapped: mappings handed out and not yet given back
  * @unmapped: woken when @nr_mapped drops to 0
+ * @revoke_fences: the reservation's fences when access was last revoked;
+ *	under the device's memory_lock
+ * @waiting: the revoke in progress waits for this one; under memory_lock
  * @nr_ranges: number of slices
  * @ranges: the slices: where the user asked for them in the region, and
  *	their CPU physical address from the driver's get_dmabuf_phys
@@ -62,6 +67,8 @@ struct vfio_pci_dma_buf {
 	bool revoked;
 	atomic_t nr_mapped;
 	wait_queue_head_t unmapped;
+	struct dma_fence *revoke_fences;
+	bool waiting;
 	u32 nr_ranges;
 	struct vfio_pci_dma_buf_range {
 		u64 offset;
@@ -146,6 +153,14 @@ static void unmap_slices(struct dma_buf_attachment *attach,
 				   VFIO_DMA_BUF_MAP_ATTRS);
 }
 
+/* Does @dev reach physical addresses untranslated? */
+static bool maps_directly(struct device *dev)
+{
+	struct iommu_domain *domain = iommu_get_domain_for_dev(dev);
+
+	return !domain || domain->type == IOMMU_DOMAIN_IDENTITY;
+}
+
 /* The address a switch-local peer uses for @phys in the exported BAR. */
 static dma_addr_t bus_address(struct vfio_pci_dma_buf *priv, phys_addr_t phys)
 {
@@ -160,6 +175,8 @@ vfio_pci_dma_buf_map(struct dma_buf_attachment *attach,
 	struct vfio_pci_dma_buf *priv = attach->dmabuf->priv;
 	struct vfio_pci_dma_buf_attachment *va = attach->priv;
 	u64 mask = dma_get_mask(attach->dev);
+	u64 reach = min_not_zero(mask, attach->dev->bus_dma_limit);
+	bool direct = maps_directly(attach->dev);
 	struct dma_buf_ranges *ranges;
 	u32 i;
 
@@ -184,6 +201,9 @@ vfio_pci_dma_buf_map(struct dma_buf_attachment *attach,
 				goto err_unmap;
 			continue;
 		}
+		/* dma-direct warns on what the device cannot reach. */
+		if (direct && phys + len - 1 > reach)
+			goto err_unmap;
 		r->addr = dma_map_resource(attach->dev, phys, len, dir,
 					   VFIO_DMA_BUF_MAP_ATTRS);
 		if (dma_mapping_error(attach->dev, r->addr))
@@ -286,6 +306,7 @@ static void vfio_pci_dma_buf_release(struct dma_buf *dmabuf)
 		up_write(&priv->vdev->memory_lock);
 		vfio_device_put_registration(&priv->vdev->vdev);
 	}
+	dma_fence_put(priv->revoke_fences);
 	pci_dev_put(priv->pdev);
 	kfree(priv);
 }
@@ -370,6 +391,15 @@ int vfio_pci_core_get_dmabuf_phys(struct vfio_pci_core_device *vdev,
 }
 EXPORT_SYMBOL_GPL(vfio_pci_core_get_dmabuf_phys);
 
+/* Does [@phys, @phys + @len) lie in BAR @bar of @pdev? */
+static bool in_bar(struct pci_dev *pdev, u32 bar, phys_addr_t phys, u64 len)
+{
+	resource_size_t start = pci_resource_start(pdev, bar);
+	resource_size_t size = pci_resource_len(pdev, bar);
+
+	return phys >= start && phys - start < size && len <= size - (phys - start);
+}
+
 /* Build the dma-buf's private data from the user's slices. */
 static struct vfio_pci_dma_buf *
 new_dma_buf(struct vfio_pci_core_device *vdev, u32 bar,
@@ -388,6 +418,12 @@ new_dma_buf(struct vfio_pci_core_device *vdev, u32 bar,
 	ret = vdev->pci_ops->get_dmabuf_phys(vdev, bar, ranges, nr, phys);
 	if (ret)
 		goto err;
+	/* The slices are mapped and mmapped as they are: hold the op to them. */
+	ret = -EINVAL;
+	for (i = 0; i < nr; i++)
+		if (WARN_ON_ONCE(!in_bar(vdev->pdev, bar, phys[i],
+					 ranges[i].length)))
+			goto err;
 
 	priv->nr_ranges = nr;
 	for (i = 0; i < nr; i++) {
@@ -416,9 +452,9 @@ err:
  * @argsz: size of @uarg, with its ranges
  *
  * Return: a new dma-buf file descriptor, or an errno as documented for
- * VFIO_DEVICE_FEATURE_DMA_BUF in include/uapi/linux/vfio.h; -ENOTTY, as
- * for any feature the device lacks, when its driver does not describe its
- * regions for dma-bufs.
+ * VFIO_DEVICE_FEATURE_DMA_BUF in include/uapi/linux/vfio.h; -EOPNOTSUPP,
+ * also to PROBE, when the device's driver does not describe its regions
+ * for dma-bufs.
  */
 int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
 				  void __user *uarg, size_t argsz)
@@ -435,7 +471,7 @@ int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
 	int ret;
 
 	if (!vdev->pci_ops || !vdev->pci_ops->get_dmabuf_phys)
-		return -ENOTTY;
+		return -EOPNOTSUPP;
 
 	ret = vfio_check_feature(flags, argsz, VFIO_DEVICE_FEATURE_GET,
 				 sizeof(get));
@@ -499,8 +535,14 @@ int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
 	return ret;
 }
 
-/* Flip @priv's access and tell its importers. */
-static void set_revoked(struct vfio_pci_dma_buf *priv, bool revoked)
+/*
+ * Flip @priv's access and tell its importers.  On revoke, remember the
+ * fences its reservation holds: DMA queued before move_notify may still
+ * target the BAR, whereas fences added later cannot (no mapping is left
+ * to queue DMA on), so the wait is for this snapshot only and nobody can
+ * prolong it by adding fences.  Return: true if the access changed.
+ */
+static bool set_revoked(struct vfio_pci_dma_buf *priv, bool revoked)
 {
 	bool changed;
 
@@ -510,15 +552,23 @@ static void set_revoked(struct vfio_pci_dma_buf *priv, bool revoked)
 		priv->revoked = revoked;
 		dma_buf_move_notify(priv->dmabuf);
 	}
+	if (changed && revoked) {
+		dma_fence_put(priv->revoke_fences);
+		/* On -ENOMEM no snapshot: only the unmaps are waited for. */
+		if (dma_resv_get_singleton(priv->dmabuf->resv,
+					   DMA_RESV_USAGE_BOOKKEEP,
+					   &priv->revoke_fences))
+			priv->revoke_fences = NULL;
+	}
 	dma_resv_unlock(priv->dmabuf->resv);
 	if (changed && revoked)
 		unmap_mapping_range(priv->dmabuf->file->f_mapping, 0, 0, true);
+	return changed;
 }
 
 /*
  * Wait until @deadline for @priv's importers to give their mappings back
- * and for the fences on its reservation to signal: DMA they queued before
- * move_notify may still target the BAR.
+ * and for the fences of the revoke to signal.
  */
 static bool wait_released(struct vfio_pci_dma_buf *priv, unsigned long deadline)
 {
@@ -528,13 +578,15 @@ static bool wait_released(struct vfio_pci_dma_buf *priv, unsigned long deadline)
 				  !atomic_read(&priv->nr_mapped), left);
 	if (!left)
 		return false;
-	return dma_resv_wait_timeout(priv->dmabuf->resv, DMA_RESV_USAGE_BOOKKEEP,
-				     false, left) > 0;
+	return !priv->revoke_fences ||
+	       dma_fence_wait_timeout(priv->revoke_fences, false, left) > 0;
 }
 
-/* Name the importers of @priv that still hold a mapping. */
+/* Name the importers of @priv that still hold a mapping, or its fences. */
 static void report_stuck(struct vfio_pci_dma_buf *priv, bool closing)
 {
+	const char *what = closing ? "after close; close waits for it" :
+			   "after revoke; carrying on";
 	struct dma_buf_attachment *attach;
 
 	dma_resv_lock(priv->dmabuf->resv, NULL);
@@ -544,26 +596,31 @@ static void report_stuck(struct vfio_pci_dma_buf *priv, bool closing)
 		if (!va->nr_mapped)
 			continue;
 		if (closing)
-			WARN(1, "%s: dma-buf importer %s %s holds BAR %u after close; close waits for it\n",
+			WARN(1, "%s: dma-buf importer %s %s holds BAR %u %u ms %s\n",
 			     pci_name(priv->pdev), dev_driver_string(attach->dev),
-			     dev_name(attach->dev), priv->bar);
+			     dev_name(attach->dev), priv->bar,
+			     VFIO_DMA_BUF_REVOKE_TIMEOUT_MS, what);
 		else
 			dev_warn_ratelimited(&priv->pdev->dev,
-					     "dma-buf importer %s %s still maps BAR %u %u ms after revoke\n",
+					     "dma-buf importer %s %s holds BAR %u %u ms %s\n",
 					     dev_driver_string(attach->dev),
 					     dev_name(attach->dev), priv->bar,
-					     VFIO_DMA_BUF_REVOKE_TIMEOUT_MS);
+					     VFIO_DMA_BUF_REVOKE_TIMEOUT_MS, what);
 	}
 	dma_resv_unlock(priv->dmabuf->resv);
+	if (!atomic_read(&priv->nr_mapped))
+		dev_warn_ratelimited(&priv->pdev->dev,
+				     "dma-buf of BAR %u: fences unsignalled %u ms %s\n",
+				     priv->bar, VFIO_DMA_BUF_REVOKE_TIMEOUT_MS, what);
 }
 
 /*
  * Revoke or restore every live dma-buf of @vdev: notify them all first,
- * then, on revoke, wait once for all of them, also for importers still
- * busy from an earlier revoke.  A dma-buf being released (no file
- * reference left) has no importers or CPU mappings to act on.
- * @closing: the user is going away, so wait for as long as importers
- * need; otherwise give up after VFIO_DMA_BUF_REVOKE_TIMEOUT_MS in total.
+ * then, on revoke, wait once for those this call revoked.  A dma-buf being
+ * released (no file reference left) has no importers or CPU mappings to
+ * act on.  @closing: the user is going away, so wait for every dma-buf,
+ * also those an earlier revoke gave up on, for as long as importers need;
+ * otherwise give up after VFIO_DMA_BUF_REVOKE_TIMEOUT_MS in total.
  */
 static void set_all_revoked(struct vfio_pci_core_device *vdev, bool revoked,
 			    bool closing)
@@ -575,7 +632,7 @@ static void set_all_revoked(struct vfio_pci_core_device *vdev, bool revoked,
 	list_for_each_entry(priv, &vdev->dmabufs, dmabufs_elm) {
 		if (!get_file_active(&priv->dmabuf->file))
 			continue;
-		set_revoked(priv, revoked);
+		priv->waiting = set_revoked(priv, revoked) || closing;
 		dma_buf_put(priv->dmabuf);
 	}
 	if (!revoked)
@@ -583,17 +640,15 @@ static void set_all_revoked(struct vfio_pci_core_device *vdev, bool revoked,
 
 	deadline = jiffies + msecs_to_jiffies(VFIO_DMA_BUF_REVOKE_TIMEOUT_MS);
 	list_for_each_entry(priv, &vdev->dmabufs, dmabufs_elm) {
-		if (!get_file_active(&priv->dmabuf->file))
+		if (!priv->waiting || !get_file_active(&priv->dmabuf->file))
 			continue;
 		if (!wait_released(priv, deadline)) {
 			report_stuck(priv, closing);
 			if (closing) {
 				wait_event(priv->unmapped,
 					   !atomic_read(&priv->nr_mapped));
-				dma_resv_wait_timeout(priv->dmabuf->resv,
-						      DMA_RESV_USAGE_BOOKKEEP,
-						      false,
-						      MAX_SCHEDULE_TIMEOUT);
+				if (priv->revoke_fences)
+					dma_fence_wait(priv->revoke_fences, false);
 			}
 		}
 		dma_buf_put(priv->dmabuf);
@@ -604,11 +659,12 @@ static void set_all_revoked(struct vfio_pci_core_device *vdev, bool revoked,
  * Only an open device has dma-bufs to act on, and its vconfig to read:
  * a hot reset also zaps and restores the devices of its set that nobody
  * opened.  open_count is stable here: callers hold the dev_set lock or an
- * open file of the device.
+ * open file of the device, or are a runtime resume that found the wake
+ * eventfd of an open device.
  */
 static bool is_open(struct vfio_pci_core_device *vdev)
 {
-	return vdev->vdev.open_count;
+	return READ_ONCE(vdev->vdev.open_count);
 }
 
 /**
