@@ -177,6 +177,29 @@ TEST_F(umem, dma_through_blocks)
 	EXPECT_EQ(0, memcmp(got, want, sizeof(want)));
 }
 
+/* A doorbell MR: ivshmem's 256-byte BAR 0 exported as its page. */
+TEST_F(umem, doorbell_mr_on_subpage_bar)
+{
+	struct vfio_region_dma_range r = { 0, 256 };
+	uint32_t doorbell = 0x0badcafe, got = 0;
+	struct imp_umem u;
+	int fd;
+
+	NEEDS_P2P();
+	fd = export_ranges(self->v.device, VFIO_PCI_BAR0_REGION_INDEX, O_RDWR, 0, 1, &r, 1);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, umem_get(self->imp, fd, IMP_UMEM_DYNAMIC, 0, SZ_4K, 0,
+			      BITMAP, NULL, 0, &u));
+	EXPECT_EQ(SZ_4K, u.pgsz);
+	ASSERT_EQ(0, umem_dma(self->imp, 0, &doorbell, 4, 1));
+	ASSERT_EQ(4, pread(self->v.device, &got, 4, 0));	/* IntrMask */
+	EXPECT_EQ(doorbell, got);
+	doorbell = 0;
+	ASSERT_EQ(0, umem_dma(self->imp, 0, &doorbell, 4, 1));
+	ioctl(self->imp, IMP_UMEM_PUT);
+	close(fd);
+}
+
 TEST_F(umem, dynamic_invalidated_by_reset_and_decode)
 {
 	uint8_t buf[256] = {};

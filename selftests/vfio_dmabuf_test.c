@@ -27,33 +27,7 @@
 #include "kselftest_harness.h"
 #include "vfio_util.h"
 
-static int count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	int n = 0;
 
-	while (dir && readdir(dir))
-		n++;
-	if (dir)
-		closedir(dir);
-	return n;
-}
-
-/* The line of /proc/self/fdinfo/@fd that starts with @key, value only. */
-static int fdinfo(int fd, const char *key, char *val, size_t size)
-{
-	char path[64], buf[4096], *p;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	if (read_file(path, buf, sizeof(buf)))
-		return -1;
-	p = strstr(buf, key);
-	if (!p)
-		return -1;
-	p += strlen(key);
-	snprintf(val, size, "%.*s", (int)strcspn(p, "\n"), p);
-	return 0;
-}
 
 static sigjmp_buf sigbus_jmp;
 
@@ -144,7 +118,16 @@ BAD(flags_nonzero, EINVAL, .flags = 1);
 BAD(rom_region, ENODEV, .region = VFIO_PCI_ROM_REGION_INDEX);
 BAD(config_region, ENODEV, .region = VFIO_PCI_CONFIG_REGION_INDEX);
 BAD(absent_bar, EINVAL, .region = VFIO_PCI_BAR1_REGION_INDEX);
-BAD(bar_smaller_than_slice, EINVAL, .region = VFIO_PCI_BAR0_REGION_INDEX);
+/* ivshmem's BAR 0 is 256 bytes of registers alone in their page. */
+BAD(subpage_bar_whole, 0, .region = VFIO_PCI_BAR0_REGION_INDEX, .r = { { 0, 256 } });
+BAD(subpage_bar_its_page, 0, .region = VFIO_PCI_BAR0_REGION_INDEX);
+BAD(subpage_bar_one_byte_more, EINVAL, .region = VFIO_PCI_BAR0_REGION_INDEX,
+    .r = { { 0, 257 } });
+BAD(subpage_bar_part, EINVAL, .region = VFIO_PCI_BAR0_REGION_INDEX, .r = { { 0, 128 } });
+BAD(subpage_bar_twice, EINVAL, .region = VFIO_PCI_BAR0_REGION_INDEX, .nr = 2,
+    .argsz_nr = 2, .r = { { 0, 256 }, { 0, 256 } });
+BAD(bar_smaller_than_slice, EINVAL, .region = VFIO_PCI_BAR0_REGION_INDEX,
+    .r = { { 0, 2 * SZ_4K } });
 BAD(length_zero, EINVAL, .r = { { 0, 0 } });
 BAD(offset_unaligned, EINVAL, .r = { { 512, SZ_4K } });
 BAD(length_unaligned, EINVAL, .r = { { 0, 100 } });
@@ -261,6 +244,42 @@ TEST_F(dev, mmap_round_trip)
 	EXPECT_EQ(MAP_FAILED, mmap(NULL, SZ_4K, PROT_READ, MAP_PRIVATE, fd, 0));
 	munmap(region, 4 * SZ_64K);
 	munmap(dbuf, len);
+	close(fd);
+}
+
+#define IVSHMEM_INTRMASK	0	/* BAR 0 registers */
+#define IVSHMEM_IVPOSITION	8
+
+/* A BAR smaller than a page exports the page it owns, for mmap too. */
+TEST_F(dev, subpage_bar_exports_its_page)
+{
+	struct vfio_region_dma_range r = { 0, 256 };
+	uint32_t reg, val;
+	volatile uint32_t *regs;
+	char buf[32];
+	int fd;
+
+	fd = export_ranges(self->v.device, VFIO_PCI_BAR0_REGION_INDEX, O_RDWR, 0, 1, &r, 1);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, fdinfo(fd, "size:\t", buf, sizeof(buf)));
+	EXPECT_STREQ("4096", buf);
+	ASSERT_EQ(0, fdinfo(fd, "vfio-pci-range:\t", buf, sizeof(buf)));
+	EXPECT_STREQ("0x0+0x1000", buf);
+	regs = mmap(NULL, SZ_4K, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, regs);
+
+	/* The registers through the dma-buf are those of the vfio region. */
+	ASSERT_EQ(4, pread(self->v.device, &reg, 4, IVSHMEM_IVPOSITION));
+	EXPECT_EQ(reg, regs[IVSHMEM_IVPOSITION / 4]);
+	regs[IVSHMEM_INTRMASK / 4] = 0x5a5a0001;
+	ASSERT_EQ(4, pread(self->v.device, &val, 4, IVSHMEM_INTRMASK));
+	EXPECT_EQ(0x5a5a0001, val);
+	val = 0;
+	ASSERT_EQ(4, pwrite(self->v.device, &val, 4, IVSHMEM_INTRMASK));
+	EXPECT_EQ(0, regs[IVSHMEM_INTRMASK / 4]);
+	/* The buffer is one page: nothing maps past it. */
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, 2 * SZ_4K, PROT_READ, MAP_SHARED, fd, 0));
+	munmap((void *)regs, SZ_4K);
 	close(fd);
 }
 
@@ -564,6 +583,58 @@ TEST_F(p2p, dma_refused_across_ranges)
 	EXPECT_EQ(-EINVAL, imp_dma(self->imp, DMABUF_LEN, buf, 64, 1));
 }
 
+/*
+ * A doorbell write peer to peer: edu DMA-writes a register of ivshmem's
+ * 256-byte BAR 0 through the ranges of its dma-buf; a revoke stops it
+ * like any other.
+ */
+TEST_F(p2p, doorbell_write_to_subpage_bar)
+{
+	struct vfio_region_dma_range r = { 0, 256 };
+	uint32_t doorbell = 0x00c0ffee, got = 0, nr = 0;
+	struct imp_range range;
+
+	if (!reachable())
+		SKIP(return, "no P2P path in this topology");
+	close(self->dmabuf);
+	self->dmabuf = export_ranges(self->v.device, VFIO_PCI_BAR0_REGION_INDEX,
+				     O_RDWR, 0, 1, &r, 1);
+	ASSERT_GE(self->dmabuf, 0);
+	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, FULL));
+	nr = 1;
+	ASSERT_EQ(0, imp_map(self->imp, IMP_API_RANGES, 0, &range, &nr));
+	ASSERT_EQ(1, nr);
+	EXPECT_EQ(SZ_4K, range.len);
+	if (!strcmp(topo(), "switch"))
+		EXPECT_EQ(bar_phys(self->v.bdf, 0), range.addr);
+
+	ASSERT_EQ(0, imp_dma(self->imp, IVSHMEM_INTRMASK, &doorbell, 4, 1));
+	ASSERT_EQ(4, pread(self->v.device, &got, 4, IVSHMEM_INTRMASK));
+	EXPECT_EQ(doorbell, got) TH_LOG("the doorbell write did not reach the register");
+
+	/* The same through the core's sg_table for legacy importers. */
+	ASSERT_EQ(0, ioctl(self->imp, IMP_UNMAP));
+	nr = 1;
+	ASSERT_EQ(0, imp_map(self->imp, IMP_API_SGT, 0, &range, &nr));
+	ASSERT_EQ(1, nr);
+	EXPECT_EQ(SZ_4K, range.len);
+	doorbell = 0x00beef00;
+	ASSERT_EQ(0, imp_dma(self->imp, IVSHMEM_INTRMASK, &doorbell, 4, 1));
+	ASSERT_EQ(4, pread(self->v.device, &got, 4, IVSHMEM_INTRMASK));
+	EXPECT_EQ(doorbell, got) TH_LOG("the doorbell write through the sg_table was lost");
+
+	ASSERT_EQ(0, set_memory_decode(&self->v, 0));
+	EXPECT_EQ(0, imp_status(self->imp).mapped);
+	EXPECT_EQ(-ENODEV, imp_dma(self->imp, IVSHMEM_INTRMASK, &doorbell, 4, 1));
+	ASSERT_EQ(0, set_memory_decode(&self->v, 1));
+	nr = 0;
+	ASSERT_EQ(0, imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
+	doorbell = 0;
+	ASSERT_EQ(0, imp_dma(self->imp, IVSHMEM_INTRMASK, &doorbell, 4, 1));
+	ASSERT_EQ(4, pread(self->v.device, &got, 4, IVSHMEM_INTRMASK));
+	EXPECT_EQ(0, got);
+}
+
 /* After a revoke: no mapping, no DMA, no CPU access. */
 static void expect_revoked(struct __test_metadata *_metadata,
 			   FIXTURE_DATA(p2p) *self, uint8_t *cpu)
@@ -865,85 +936,92 @@ TEST_F(p2p, revoke_by_low_power)
  */
 #define NVME_ID		"0x1b36 0x0010"
 
-TEST(revoke_by_d3hot)
+/* nvme's BAR 0 exported and mapped for edu, a revocable importer. */
+FIXTURE(nvme) {
+	struct vdev v;
+	int dmabuf, imp;
+	uint32_t moves;
+};
+
+FIXTURE_SETUP(nvme)
 {
 	struct vfio_region_dma_range r = { 0, SZ_4K };
-	struct vdev v;
-	uint32_t moves, nr = 0;
-	uint16_t pmcsr;
-	int pm, fd, imp;
+	uint32_t nr = 0;
 
+	self->dmabuf = self->imp = -1;
+	self->v.container = self->v.group = self->v.device = -1;
 	if (!reachable())
 		SKIP(return, "no P2P path in this topology");
-	ASSERT_EQ(0, vfio_open_dev(&v, NVME_ID, VFIO_PCI_BAR0_REGION_INDEX));
-	pm = find_cap(&v, PCI_CAP_ID_PM);
-	ASSERT_NE(0, pm) TH_LOG("nvme has no PM capability");
-	fd = export_ranges(v.device, VFIO_PCI_BAR0_REGION_INDEX, O_RDWR, 0, 1, &r, 1);
-	ASSERT_GE(fd, 0);
-	imp = open_importer();
-	ASSERT_GE(imp, 0);
-	ASSERT_EQ(0, imp_attach(imp, fd, IMP_DYNAMIC | IMP_P2P | IMP_REVOCABLE));
-	ASSERT_EQ(0, imp_map(imp, IMP_API_RANGES, 0, NULL, &nr));
-	moves = imp_status(imp).moves;
+	ASSERT_EQ(0, vfio_open_dev(&self->v, NVME_ID, VFIO_PCI_BAR0_REGION_INDEX));
+	self->dmabuf = export_ranges(self->v.device, VFIO_PCI_BAR0_REGION_INDEX,
+				     O_RDWR, 0, 1, &r, 1);
+	ASSERT_GE(self->dmabuf, 0);
+	self->imp = open_importer();
+	ASSERT_GE(self->imp, 0);
+	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, FULL));
+	ASSERT_EQ(0, imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
+	self->moves = imp_status(self->imp).moves;
+}
 
-	ASSERT_EQ(2, pread(v.device, &pmcsr, 2, v.cfg_off + pm + PCI_PM_CTRL));
+FIXTURE_TEARDOWN(nvme)
+{
+	if (self->imp >= 0)
+		close(self->imp);
+	if (self->dmabuf >= 0)
+		close(self->dmabuf);
+	vfio_close(&self->v);
+}
+
+/* The importer may map again, once. */
+static void expect_restored(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(nvme) *self)
+{
+	uint32_t nr = 0;
+
+	EXPECT_EQ(0, imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
+	EXPECT_EQ(1, nr);
+}
+
+TEST_F(nvme, revoke_by_d3hot)
+{
+	int pm = find_cap(&self->v, PCI_CAP_ID_PM);
+	uint32_t nr = 0;
+	uint16_t pmcsr;
+
+	ASSERT_NE(0, pm) TH_LOG("nvme has no PM capability");
+	ASSERT_EQ(2, pread(self->v.device, &pmcsr, 2, self->v.cfg_off + pm + PCI_PM_CTRL));
 	pmcsr = (pmcsr & ~PCI_PM_CTRL_STATE_MASK) | 3;
-	ASSERT_EQ(2, pwrite(v.device, &pmcsr, 2, v.cfg_off + pm + PCI_PM_CTRL));
-	EXPECT_EQ(moves + 1, imp_status(imp).moves);
-	EXPECT_EQ(0, imp_status(imp).mapped);
-	nr = 0;
-	EXPECT_EQ(-ENODEV, imp_map(imp, IMP_API_RANGES, 0, NULL, &nr));
+	ASSERT_EQ(2, pwrite(self->v.device, &pmcsr, 2, self->v.cfg_off + pm + PCI_PM_CTRL));
+	EXPECT_EQ(self->moves + 1, imp_status(self->imp).moves);
+	EXPECT_EQ(0, imp_status(self->imp).mapped);
+	EXPECT_EQ(-ENODEV, imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
 
 	pmcsr &= ~PCI_PM_CTRL_STATE_MASK;
-	ASSERT_EQ(2, pwrite(v.device, &pmcsr, 2, v.cfg_off + pm + PCI_PM_CTRL));
-	EXPECT_EQ(moves + 2, imp_status(imp).moves);
-	nr = 0;
-	EXPECT_EQ(0, imp_map(imp, IMP_API_RANGES, 0, NULL, &nr));
-	EXPECT_EQ(1, nr);
-	close(imp);
-	close(fd);
-	vfio_close(&v);
+	ASSERT_EQ(2, pwrite(self->v.device, &pmcsr, 2, self->v.cfg_off + pm + PCI_PM_CTRL));
+	EXPECT_EQ(self->moves + 2, imp_status(self->imp).moves);
+	expect_restored(_metadata, self);
 }
 
 /*
  * A function level reset through the PCIe capability revokes and
  * restores; QEMU's nvme has FLR (ivshmem has no PCIe capability).
  */
-TEST(revoke_by_flr)
+TEST_F(nvme, revoke_by_flr)
 {
-	struct vfio_region_dma_range r = { 0, SZ_4K };
-	uint32_t devcap, moves, nr = 0;
+	int exp = find_cap(&self->v, PCI_CAP_ID_EXP);
+	uint32_t devcap;
 	uint16_t devctl;
-	int exp, fd, imp;
-	struct vdev v;
 
-	if (!reachable())
-		SKIP(return, "no P2P path in this topology");
-	ASSERT_EQ(0, vfio_open_dev(&v, NVME_ID, VFIO_PCI_BAR0_REGION_INDEX));
-	exp = find_cap(&v, PCI_CAP_ID_EXP);
 	ASSERT_NE(0, exp) TH_LOG("nvme has no PCIe capability");
-	ASSERT_EQ(4, pread(v.device, &devcap, 4, v.cfg_off + exp + PCI_EXP_DEVCAP));
+	ASSERT_EQ(4, pread(self->v.device, &devcap, 4, self->v.cfg_off + exp + PCI_EXP_DEVCAP));
 	ASSERT_NE(0, devcap & PCI_EXP_DEVCAP_FLR) TH_LOG("nvme has no FLR");
-	fd = export_ranges(v.device, VFIO_PCI_BAR0_REGION_INDEX, O_RDWR, 0, 1, &r, 1);
-	ASSERT_GE(fd, 0);
-	imp = open_importer();
-	ASSERT_GE(imp, 0);
-	ASSERT_EQ(0, imp_attach(imp, fd, IMP_DYNAMIC | IMP_P2P | IMP_REVOCABLE));
-	ASSERT_EQ(0, imp_map(imp, IMP_API_RANGES, 0, NULL, &nr));
-	moves = imp_status(imp).moves;
-
-	ASSERT_EQ(2, pread(v.device, &devctl, 2, v.cfg_off + exp + PCI_EXP_DEVCTL));
+	ASSERT_EQ(2, pread(self->v.device, &devctl, 2, self->v.cfg_off + exp + PCI_EXP_DEVCTL));
 	devctl |= PCI_EXP_DEVCTL_BCR_FLR;
-	ASSERT_EQ(2, pwrite(v.device, &devctl, 2, v.cfg_off + exp + PCI_EXP_DEVCTL));
+	ASSERT_EQ(2, pwrite(self->v.device, &devctl, 2, self->v.cfg_off + exp + PCI_EXP_DEVCTL));
 	/* Revoked for the reset, given back after it. */
-	EXPECT_EQ(moves + 2, imp_status(imp).moves);
-	EXPECT_EQ(0, imp_status(imp).mapped);
-	nr = 0;
-	EXPECT_EQ(0, imp_map(imp, IMP_API_RANGES, 0, NULL, &nr));
-	EXPECT_EQ(1, nr);
-	close(imp);
-	close(fd);
-	vfio_close(&v);
+	EXPECT_EQ(self->moves + 2, imp_status(self->imp).moves);
+	EXPECT_EQ(0, imp_status(self->imp).mapped);
+	expect_restored(_metadata, self);
 }
 
 /*

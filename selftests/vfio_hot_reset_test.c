@@ -51,72 +51,8 @@ static int pci_id(const char *bdf, char *id, size_t size)
 	return 0;
 }
 
-/* The name of the driver bound to @bdf, "" if none. */
-static void driver_of(const char *bdf, char *name, size_t size)
-{
-	char path[256], link[256];
-	ssize_t n;
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0) {
-		name[0] = 0;
-		return;
-	}
-	link[n] = 0;
-	snprintf(name, size, "%s", strrchr(link, '/') + 1);
-}
 
-/* The IOMMU group number of @bdf (a no-IOMMU group too), or -1. */
-static int group_of(const char *bdf)
-{
-	char path[256], link[256];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", bdf);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
-		return -1;
-	link[n] = 0;
-	return atoi(strrchr(link, '/') + 1);
-}
-
-/*
- * Open @bdf's vfio group into @v; with @with_device also a container of
- * its own and the device fd, as vfio_open_dev() does.  The hot reset only
- * needs the group fd: vfio_dev_in_groups() compares groups, no container.
- */
-static int open_function(struct vdev *v, const char *bdf, int with_device)
-{
-	struct vfio_group_status status = { .argsz = sizeof(status) };
-	char path[256];
-	int id = group_of(bdf), type = VFIO_NOIOMMU_IOMMU;
-
-	memset(v, 0, sizeof(*v));
-	v->container = v->group = v->device = -1;
-	snprintf(v->bdf, sizeof(v->bdf), "%s", bdf);
-	if (id < 0)
-		return -1;
-	snprintf(path, sizeof(path), "/dev/vfio/noiommu-%d", id);
-	if (access(path, F_OK)) {
-		snprintf(path, sizeof(path), "/dev/vfio/%d", id);
-		type = VFIO_TYPE1v2_IOMMU;
-	}
-	v->group = open(path, O_RDWR);
-	if (v->group < 0 || ioctl(v->group, VFIO_GROUP_GET_STATUS, &status))
-		return -1;
-	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE))
-		return -1;
-	if (!with_device)
-		return 0;
-	v->container = open("/dev/vfio/vfio", O_RDWR);
-	if (v->container < 0 ||
-	    ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container) ||
-	    ioctl(v->container, VFIO_SET_IOMMU, type))
-		return -1;
-	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, bdf);
-	return v->device < 0 ? -1 : 0;
-}
 
 /* VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: the number of devices, or -errno. */
 static int hot_reset_info(int device, struct vfio_pci_dependent_device *devs,
@@ -240,7 +176,7 @@ static void open_multifn(struct __test_metadata *_metadata,
 
 	ASSERT_EQ(0, vfio_open(&self->v)) TH_LOG("cannot open ivshmem through vfio-pci");
 	ASSERT_STREQ(ivshmem, self->v.bdf);
-	ASSERT_EQ(0, open_function(&self->fn1, fn1, with_device))
+	ASSERT_EQ(0, vfio_open_group(&self->fn1, fn1, BAR, with_device))
 		TH_LOG("cannot open %s's vfio group%s", fn1, with_device ? " and device" : "");
 	ASSERT_NE(group_of(ivshmem), group_of(fn1));
 }

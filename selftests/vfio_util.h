@@ -139,58 +139,98 @@ static inline int bind_vfio(const char *bdf)
 	return write_file("/sys/bus/pci/drivers_probe", bdf);
 }
 
-static inline uint64_t bar_phys(const char *bdf, int bar)
+/* Start and size of BAR @bar of @bdf, from sysfs; -1 when it is absent. */
+static inline int bar_resource(const char *bdf, int bar, uint64_t *start,
+			       uint64_t *size)
 {
 	char path[256], buf[4096], *line = buf;
-	unsigned long long start = 0;
+	unsigned long long s = 0, e = 0;
 	int i;
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource", bdf);
 	if (read_file(path, buf, sizeof(buf)))
-		return 0;
+		return -1;
 	for (i = 0; i < bar && line; i++) {
 		line = strchr(line, '\n');
 		if (line)
 			line++;
 	}
-	if (line)
-		sscanf(line, "%llx", &start);
-	return start;
+	if (!line || sscanf(line, "%llx %llx", &s, &e) != 2 || e <= s)
+		return -1;
+	*start = s;
+	*size = e - s + 1;
+	return 0;
 }
 
-/* Open the PCI device with "vendor device" @id through vfio-pci; @bar is
- * the BAR described in @v.
+static inline uint64_t bar_phys(const char *bdf, int bar)
+{
+	uint64_t start, size;
+
+	return bar_resource(bdf, bar, &start, &size) ? 0 : start;
+}
+
+/* The IOMMU group of @bdf (a no-IOMMU group too), or -1. */
+static inline int group_of(const char *bdf)
+{
+	char path[256], link[256];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return -1;
+	link[n] = 0;
+	return atoi(strrchr(link, '/') + 1);
+}
+
+/* The name of the driver bound to @bdf, "" if none. */
+static inline void driver_of(const char *bdf, char *name, size_t size)
+{
+	char path[256], link[256];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0) {
+		name[0] = 0;
+		return;
+	}
+	link[n] = 0;
+	snprintf(name, size, "%s", strrchr(link, '/') + 1);
+}
+
+/*
+ * Open @bdf's vfio group into @v (a no-IOMMU group, or an IOMMU group);
+ * with @with_device also a container of its own and the device fd, whose
+ * BAR @bar is described in @v.  The device stays with its driver.
  */
-static inline int vfio_open_dev(struct vdev *v, const char *id, int bar)
+static inline int vfio_open_group(struct vdev *v, const char *bdf, int bar,
+				  int with_device)
 {
 	struct vfio_group_status status = { .argsz = sizeof(status) };
 	struct vfio_region_info reg = { .argsz = sizeof(reg) };
 	struct vfio_device_info info = { .argsz = sizeof(info) };
-	char path[256], link[256], *group;
-	int type;
-	ssize_t n;
+	int id = group_of(bdf), type = VFIO_NOIOMMU_IOMMU;
+	char path[64];
 
 	memset(v, 0, sizeof(*v));
 	v->container = v->group = v->device = -1;
-	if (find_pci(id, v->bdf) || bind_vfio(v->bdf))
+	snprintf(v->bdf, sizeof(v->bdf), "%s", bdf);
+	if (id < 0)
 		return -1;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", v->bdf);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return -1;
-	link[n] = 0;
-	group = strrchr(link, '/') + 1;
-	snprintf(path, sizeof(path), "/dev/vfio/noiommu-%s", group);
-	type = VFIO_NOIOMMU_IOMMU;
+	snprintf(path, sizeof(path), "/dev/vfio/noiommu-%d", id);
 	if (access(path, F_OK)) {
-		snprintf(path, sizeof(path), "/dev/vfio/%s", group);
+		snprintf(path, sizeof(path), "/dev/vfio/%d", id);
 		type = VFIO_TYPE1v2_IOMMU;
 	}
-	v->container = open("/dev/vfio/vfio", O_RDWR);
 	v->group = open(path, O_RDWR);
-	if (v->container < 0 || v->group < 0 ||
-	    ioctl(v->group, VFIO_GROUP_GET_STATUS, &status) ||
+	if (v->group < 0 || ioctl(v->group, VFIO_GROUP_GET_STATUS, &status) ||
+	    !(status.flags & VFIO_GROUP_FLAGS_VIABLE))
+		return -1;
+	if (!with_device)
+		return 0;
+	v->container = open("/dev/vfio/vfio", O_RDWR);
+	if (v->container < 0 ||
 	    ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container) ||
 	    ioctl(v->container, VFIO_SET_IOMMU, type))
 		return -1;
@@ -209,6 +249,49 @@ static inline int vfio_open_dev(struct vdev *v, const char *id, int bar)
 		return -1;
 	v->cfg_off = reg.offset;
 	v->bar_phys = bar_phys(v->bdf, bar);
+	return 0;
+}
+
+/* Open the PCI device with "vendor device" @id through vfio-pci; @bar is
+ * the BAR described in @v.
+ */
+static inline int vfio_open_dev(struct vdev *v, const char *id, int bar)
+{
+	char bdf[32];
+
+	memset(v, 0, sizeof(*v));
+	v->container = v->group = v->device = -1;
+	if (find_pci(id, bdf) || bind_vfio(bdf))
+		return -1;
+	return vfio_open_group(v, bdf, bar, 1);
+}
+
+/* Lines in /proc/self/fd: the open file descriptors, and . and .. */
+static inline int count_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (dir && readdir(dir))
+		n++;
+	if (dir)
+		closedir(dir);
+	return n;
+}
+
+/* The line of /proc/self/fdinfo/@fd that starts with @key, value only. */
+static inline int fdinfo(int fd, const char *key, char *val, size_t size)
+{
+	char path[64], buf[4096], *p;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if (read_file(path, buf, sizeof(buf)))
+		return -1;
+	p = strstr(buf, key);
+	if (!p)
+		return -1;
+	p += strlen(key);
+	snprintf(val, size, "%.*s", (int)strcspn(p, "\n"), p);
 	return 0;
 }
 

@@ -30,68 +30,15 @@
 #define VARIANT		"vfio_pci_variant_test"
 #define VARIANT_SYSFS	"/sys/module/" VARIANT
 
-static int count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	int n = 0;
 
-	while (dir && readdir(dir))
-		n++;
-	if (dir)
-		closedir(dir);
-	return n;
-}
 
-/* The line of /proc/self/fdinfo/@fd that starts with @key, value only. */
-static int fdinfo(int fd, const char *key, char *val, size_t size)
-{
-	char path[64], buf[4096], *p;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	if (read_file(path, buf, sizeof(buf)))
-		return -1;
-	p = strstr(buf, key);
-	if (!p)
-		return -1;
-	p += strlen(key);
-	snprintf(val, size, "%.*s", (int)strcspn(p, "\n"), p);
-	return 0;
-}
-
-/* Name of the driver bound to @bdf; "" when none. */
-static void driver_of(const char *bdf, char *name, size_t size)
-{
-	char path[256], link[256];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0) {
-		name[0] = 0;
-		return;
-	}
-	link[n] = 0;
-	snprintf(name, size, "%s", strrchr(link, '/') + 1);
-}
 
 /* The physical size of BAR @bar of @bdf, from sysfs; 0 when absent. */
 static uint64_t bar_len(const char *bdf, int bar)
 {
-	char path[256], buf[4096], *line = buf;
-	unsigned long long start = 0, end = 0;
-	int i;
+	uint64_t start, size;
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource", bdf);
-	if (read_file(path, buf, sizeof(buf)))
-		return 0;
-	for (i = 0; i < bar && line; i++) {
-		line = strchr(line, '\n');
-		if (line)
-			line++;
-	}
-	if (!line || sscanf(line, "%llx %llx", &start, &end) != 2 || end <= start)
-		return 0;
-	return end - start + 1;
+	return bar_resource(bdf, bar, &start, &size) ? 0 : size;
 }
 
 /* Bind @bdf to @driver through driver_override; 0 once it is bound. */
@@ -125,59 +72,6 @@ static int unload_variant(void)
 	return access(VARIANT_SYSFS, F_OK) ? 0 : -1;
 }
 
-/*
- * Open @bdf, already bound to a vfio-pci-core driver, through its vfio
- * group as vfio_open_dev() does (which would rebind it to vfio-pci).
- */
-static int vfio_open_bound(struct vdev *v, const char *bdf)
-{
-	struct vfio_group_status status = { .argsz = sizeof(status) };
-	struct vfio_region_info reg = { .argsz = sizeof(reg) };
-	struct vfio_device_info info = { .argsz = sizeof(info) };
-	char path[256], link[256], *group;
-	int type;
-	ssize_t n;
-
-	memset(v, 0, sizeof(*v));
-	v->container = v->group = v->device = -1;
-	snprintf(v->bdf, sizeof(v->bdf), "%s", bdf);
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", v->bdf);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return -1;
-	link[n] = 0;
-	group = strrchr(link, '/') + 1;
-	snprintf(path, sizeof(path), "/dev/vfio/noiommu-%s", group);
-	type = VFIO_NOIOMMU_IOMMU;
-	if (access(path, F_OK)) {
-		snprintf(path, sizeof(path), "/dev/vfio/%s", group);
-		type = VFIO_TYPE1v2_IOMMU;
-	}
-	v->container = open("/dev/vfio/vfio", O_RDWR);
-	v->group = open(path, O_RDWR);
-	if (v->container < 0 || v->group < 0 ||
-	    ioctl(v->group, VFIO_GROUP_GET_STATUS, &status) ||
-	    ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container) ||
-	    ioctl(v->container, VFIO_SET_IOMMU, type))
-		return -1;
-	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, v->bdf);
-	if (v->device < 0 || ioctl(v->device, VFIO_DEVICE_GET_INFO, &info))
-		return -1;
-	v->flags = info.flags;
-
-	reg.index = BAR;
-	if (ioctl(v->device, VFIO_DEVICE_GET_REGION_INFO, &reg))
-		return -1;
-	v->bar_size = reg.size;
-	v->bar_off = reg.offset;
-	reg.index = VFIO_PCI_CONFIG_REGION_INDEX;
-	if (ioctl(v->device, VFIO_DEVICE_GET_REGION_INFO, &reg))
-		return -1;
-	v->cfg_off = reg.offset;
-	v->bar_phys = bar_phys(v->bdf, BAR);
-	return 0;
-}
 
 /* VFIO_DEVICE_FEATURE_PROBE | GET of @feature: 0 or an errno. */
 static int probe_feature(int device, uint32_t feature, uint32_t op)
@@ -273,7 +167,7 @@ static void use_variant(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, bind_driver(self->bdf, VARIANT));
 	driver_of(self->bdf, drv, sizeof(drv));
 	ASSERT_STREQ(VARIANT, drv);
-	ASSERT_EQ(0, vfio_open_bound(&self->v, self->bdf))
+	ASSERT_EQ(0, vfio_open_group(&self->v, self->bdf, BAR, 1))
 		TH_LOG("cannot open ivshmem through " VARIANT);
 
 	/* The variant's own restriction holds: half of BAR 2 is reported... */

@@ -347,6 +347,19 @@ static int check_lengths(const struct vfio_region_dma_range *ranges, u32 nr,
 	return 0;
 }
 
+/*
+ * How much of BAR @bar a dma-buf may cover: the BAR, or the whole page of
+ * a BAR smaller than a page that the user may mmap, a page that
+ * vfio_pci_probe_mmaps() reserved for the device alone.
+ */
+static resource_size_t bar_extent(struct vfio_pci_core_device *vdev, u32 bar)
+{
+	resource_size_t len = pci_resource_len(vdev->pdev, bar);
+
+	return len && len < PAGE_SIZE && vdev->bar_mmap_supported[bar] ?
+	       PAGE_SIZE : len;
+}
+
 /**
  * vfio_pci_core_get_dmabuf_phys - locate slices of a physical BAR
  * @vdev: the device
@@ -356,7 +369,8 @@ static int check_lengths(const struct vfio_region_dma_range *ranges, u32 nr,
  * @phys: filled with the CPU physical address of each slice
  *
  * The &vfio_pci_device_ops.get_dmabuf_phys of drivers whose BAR regions
- * are the whole physical BARs, such as vfio-pci.
+ * are the whole physical BARs, such as vfio-pci.  A BAR smaller than a
+ * page that the user may mmap reaches to the end of its page.
  *
  * Return: 0; -EINVAL for a BAR that is absent or not memory, or a slice
  * ending past its end; -EOVERFLOW when the BAR's address plus a slice's
@@ -375,7 +389,7 @@ int vfio_pci_core_get_dmabuf_phys(struct vfio_pci_core_device *vdev,
 	if (region_index > VFIO_PCI_BAR5_REGION_INDEX)
 		return -EINVAL;
 	start = pci_resource_start(pdev, region_index);
-	len = pci_resource_len(pdev, region_index);
+	len = bar_extent(vdev, region_index);
 	if (!len || !(pci_resource_flags(pdev, region_index) & IORESOURCE_MEM))
 		return -EINVAL;
 
@@ -391,13 +405,27 @@ int vfio_pci_core_get_dmabuf_phys(struct vfio_pci_core_device *vdev,
 }
 EXPORT_SYMBOL_GPL(vfio_pci_core_get_dmabuf_phys);
 
-/* Does [@phys, @phys + @len) lie in BAR @bar of @pdev? */
-static bool in_bar(struct pci_dev *pdev, u32 bar, phys_addr_t phys, u64 len)
+/* Does [@phys, @phys + @len) lie in what a dma-buf may cover of BAR @bar? */
+static bool in_bar(struct vfio_pci_core_device *vdev, u32 bar,
+		   phys_addr_t phys, u64 len)
 {
-	resource_size_t start = pci_resource_start(pdev, bar);
-	resource_size_t size = pci_resource_len(pdev, bar);
+	resource_size_t start = pci_resource_start(vdev->pdev, bar);
+	resource_size_t size = bar_extent(vdev, bar);
 
 	return phys >= start && phys - start < size && len <= size - (phys - start);
+}
+
+/*
+ * The one slice that covers a BAR smaller than a page, {0, BAR size} as
+ * QEMU asks for every mmap-able BAR, stands for the page that BAR owns.
+ */
+static void page_of_subpage_bar(struct vfio_pci_core_device *vdev, u32 bar,
+				struct vfio_region_dma_range *ranges, u32 nr)
+{
+	if (nr == 1 && bar <= VFIO_PCI_BAR5_REGION_INDEX && !ranges[0].offset &&
+	    ranges[0].length == pci_resource_len(vdev->pdev, bar) &&
+	    bar_extent(vdev, bar) == PAGE_SIZE)
+		ranges[0].length = PAGE_SIZE;
 }
 
 /* Build the dma-buf's private data from the user's slices. */
@@ -421,8 +449,7 @@ new_dma_buf(struct vfio_pci_core_device *vdev, u32 bar,
 	/* The slices are mapped and mmapped as they are: hold the op to them. */
 	ret = -EINVAL;
 	for (i = 0; i < nr; i++)
-		if (WARN_ON_ONCE(!in_bar(vdev->pdev, bar, phys[i],
-					 ranges[i].length)))
+		if (WARN_ON_ONCE(!in_bar(vdev, bar, phys[i], ranges[i].length)))
 			goto err;
 
 	priv->nr_ranges = nr;
@@ -495,6 +522,7 @@ int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
 				   sizeof(*ranges));
 	if (IS_ERR(ranges))
 		return PTR_ERR(ranges);
+	page_of_subpage_bar(vdev, get.region_index, ranges, get.nr_ranges);
 	ret = check_lengths(ranges, get.nr_ranges, &size);
 	priv = ret ? ERR_PTR(ret) :
 		     new_dma_buf(vdev, get.region_index, ranges, get.nr_ranges);
