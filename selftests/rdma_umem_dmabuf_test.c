@@ -191,8 +191,9 @@ TEST_F(umem, doorbell_mr_on_subpage_bar)
 	ASSERT_EQ(0, umem_get(self->imp, fd, IMP_UMEM_DYNAMIC, 0, SZ_4K, 0,
 			      BITMAP, NULL, 0, &u));
 	EXPECT_EQ(SZ_4K, u.pgsz);
+	ASSERT_EQ(4, pwrite(self->v.device, &got, 4, 0));	/* IntrMask */
 	ASSERT_EQ(0, umem_dma(self->imp, 0, &doorbell, 4, 1));
-	ASSERT_EQ(4, pread(self->v.device, &got, 4, 0));	/* IntrMask */
+	ASSERT_EQ(4, pread(self->v.device, &got, 4, 0));
 	EXPECT_EQ(doorbell, got);
 	doorbell = 0;
 	ASSERT_EQ(0, umem_dma(self->imp, 0, &doorbell, 4, 1));

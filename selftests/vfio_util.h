@@ -266,6 +266,14 @@ static inline int vfio_open_dev(struct vdev *v, const char *id, int bar)
 	return vfio_open_group(v, bdf, bar, 1);
 }
 
+/* The VFIO_REGION_INFO_FLAG_* of region @index of @device, 0 on error. */
+static inline uint32_t region_flags(int device, uint32_t index)
+{
+	struct vfio_region_info reg = { .argsz = sizeof(reg), .index = index };
+
+	return ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &reg) ? 0 : reg.flags;
+}
+
 /* Lines in /proc/self/fd: the open file descriptors, and . and .. */
 static inline int count_fds(void)
 {

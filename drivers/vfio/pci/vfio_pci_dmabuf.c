@@ -270,8 +270,11 @@ static int vfio_pci_dma_buf_mmap(struct dma_buf *dmabuf,
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 
-	vm_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP);
+	/* As vfio_pci_core_mmap() maps the BARs. */
+	vm_flags_set(vma, VM_ALLOW_ANY_UNCACHED | VM_IO | VM_PFNMAP |
+		     VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
+	vma->vm_page_prot = pgprot_decrypted(vma->vm_page_prot);
 	vma->vm_ops = &vfio_pci_dma_buf_vm_ops;
 	vma->vm_private_data = dmabuf->priv;
 	return 0;
@@ -348,15 +351,17 @@ static int check_lengths(const struct vfio_region_dma_range *ranges, u32 nr,
 }
 
 /*
- * How much of BAR @bar a dma-buf may cover: the BAR, or the whole page of
- * a BAR smaller than a page that the user may mmap, a page that
- * vfio_pci_probe_mmaps() reserved for the device alone.
+ * How much of BAR @bar a dma-buf may cover: the BAR, or, for drivers whose
+ * regions are the physical BARs, the whole page of a BAR smaller than a
+ * page that the user may mmap, a page vfio_pci_probe_mmaps() reserved for
+ * the device alone.  A variant driver decides about its own regions.
  */
 static resource_size_t bar_extent(struct vfio_pci_core_device *vdev, u32 bar)
 {
 	resource_size_t len = pci_resource_len(vdev->pdev, bar);
 
-	return len && len < PAGE_SIZE && vdev->bar_mmap_supported[bar] ?
+	return len && len < PAGE_SIZE && vdev->bar_mmap_supported[bar] &&
+	       vdev->pci_ops->get_dmabuf_phys == vfio_pci_core_get_dmabuf_phys ?
 	       PAGE_SIZE : len;
 }
 
@@ -610,12 +615,17 @@ static bool wait_released(struct vfio_pci_dma_buf *priv, unsigned long deadline)
 	       dma_fence_wait_timeout(priv->revoke_fences, false, left) > 0;
 }
 
-/* Name the importers of @priv that still hold a mapping, or its fences. */
+/*
+ * Name the importers of @priv that still hold a mapping, or say that its
+ * fences have not signalled.  A warning, not a WARN: the user may control
+ * the importer (a long GPU job), and must not panic a panic_on_warn host.
+ */
 static void report_stuck(struct vfio_pci_dma_buf *priv, bool closing)
 {
 	const char *what = closing ? "after close; close waits for it" :
 			   "after revoke; carrying on";
 	struct dma_buf_attachment *attach;
+	u32 named = 0;
 
 	dma_resv_lock(priv->dmabuf->resv, NULL);
 	list_for_each_entry(attach, &priv->dmabuf->attachments, node) {
@@ -623,20 +633,19 @@ static void report_stuck(struct vfio_pci_dma_buf *priv, bool closing)
 
 		if (!va->nr_mapped)
 			continue;
-		if (closing)
-			WARN(1, "%s: dma-buf importer %s %s holds BAR %u %u ms %s\n",
-			     pci_name(priv->pdev), dev_driver_string(attach->dev),
-			     dev_name(attach->dev), priv->bar,
-			     VFIO_DMA_BUF_REVOKE_TIMEOUT_MS, what);
-		else
-			dev_warn_ratelimited(&priv->pdev->dev,
-					     "dma-buf importer %s %s holds BAR %u %u ms %s\n",
-					     dev_driver_string(attach->dev),
-					     dev_name(attach->dev), priv->bar,
-					     VFIO_DMA_BUF_REVOKE_TIMEOUT_MS, what);
+		named += va->nr_mapped;
+		dev_warn_ratelimited(&priv->pdev->dev,
+				     "dma-buf importer %s %s holds BAR %u %u ms %s\n",
+				     dev_driver_string(attach->dev),
+				     dev_name(attach->dev), priv->bar,
+				     VFIO_DMA_BUF_REVOKE_TIMEOUT_MS, what);
 	}
 	dma_resv_unlock(priv->dmabuf->resv);
-	if (!atomic_read(&priv->nr_mapped))
+	if (atomic_read(&priv->nr_mapped) > named)
+		dev_warn_ratelimited(&priv->pdev->dev,
+				     "dma-buf of BAR %u: an importer detached without unmapping, %s\n",
+				     priv->bar, what);
+	else if (!named)
 		dev_warn_ratelimited(&priv->pdev->dev,
 				     "dma-buf of BAR %u: fences unsignalled %u ms %s\n",
 				     priv->bar, VFIO_DMA_BUF_REVOKE_TIMEOUT_MS, what);
@@ -644,14 +653,12 @@ static void report_stuck(struct vfio_pci_dma_buf *priv, bool closing)
 
 /*
  * Revoke or restore every live dma-buf of @vdev: notify them all first,
- * then, on revoke, wait once for those this call revoked.  A dma-buf being
- * released (no file reference left) has no importers or CPU mappings to
- * act on.  @closing: the user is going away, so wait for every dma-buf,
- * also those an earlier revoke gave up on, for as long as importers need;
- * otherwise give up after VFIO_DMA_BUF_REVOKE_TIMEOUT_MS in total.
+ * then, to revoke with @wait, wait once, VFIO_DMA_BUF_REVOKE_TIMEOUT_MS at
+ * most, for those this call revoked.  A dma-buf being released (no file
+ * reference left) has no importers or CPU mappings to act on.
  */
 static void set_all_revoked(struct vfio_pci_core_device *vdev, bool revoked,
-			    bool closing)
+			    bool wait)
 {
 	struct vfio_pci_dma_buf *priv;
 	unsigned long deadline;
@@ -660,25 +667,18 @@ static void set_all_revoked(struct vfio_pci_core_device *vdev, bool revoked,
 	list_for_each_entry(priv, &vdev->dmabufs, dmabufs_elm) {
 		if (!get_file_active(&priv->dmabuf->file))
 			continue;
-		priv->waiting = set_revoked(priv, revoked) || closing;
+		priv->waiting = set_revoked(priv, revoked);
 		dma_buf_put(priv->dmabuf);
 	}
-	if (!revoked)
+	if (!revoked || !wait)
 		return;
 
 	deadline = jiffies + msecs_to_jiffies(VFIO_DMA_BUF_REVOKE_TIMEOUT_MS);
 	list_for_each_entry(priv, &vdev->dmabufs, dmabufs_elm) {
 		if (!priv->waiting || !get_file_active(&priv->dmabuf->file))
 			continue;
-		if (!wait_released(priv, deadline)) {
-			report_stuck(priv, closing);
-			if (closing) {
-				wait_event(priv->unmapped,
-					   !atomic_read(&priv->nr_mapped));
-				if (priv->revoke_fences)
-					dma_fence_wait(priv->revoke_fences, false);
-			}
-		}
+		if (!wait_released(priv, deadline))
+			report_stuck(priv, false);
 		dma_buf_put(priv->dmabuf);
 	}
 }
@@ -708,7 +708,7 @@ static bool is_open(struct vfio_pci_core_device *vdev)
 void vfio_pci_dma_buf_revoke(struct vfio_pci_core_device *vdev)
 {
 	if (is_open(vdev))
-		set_all_revoked(vdev, true, false);
+		set_all_revoked(vdev, true, true);
 }
 
 /**
@@ -731,28 +731,38 @@ void vfio_pci_dma_buf_restore(struct vfio_pci_core_device *vdev)
  * vfio_pci_dma_buf_cleanup - revoke for good when the device is closed
  * @vdev: the device
  *
- * Waits until every importer has given its mappings back and their fences
- * have signalled, however long that takes (an importer still holding one
- * after VFIO_DMA_BUF_REVOKE_TIMEOUT_MS is named in a warning): the device
- * must not be opened again or unbound while anything can still reach its
- * BARs.  The dma-bufs stay valid files but can never be mapped again, and
- * they no longer hold the device's registration.
+ * Waits until every importer has given its mappings back and the fences
+ * of the revoke have signalled, however long that takes (importers still
+ * busy are named in the log every VFIO_DMA_BUF_REVOKE_TIMEOUT_MS): the
+ * device must not be opened again or unbound while anything can still
+ * reach its BARs.  The wait is outside memory_lock, which the release of
+ * the device's other dma-bufs and runtime PM take.  The dma-bufs stay
+ * valid files but can never be mapped again, and they no longer hold the
+ * device's registration.
  */
 void vfio_pci_dma_buf_cleanup(struct vfio_pci_core_device *vdev)
 {
 	struct vfio_pci_dma_buf *priv, *tmp;
+	LIST_HEAD(dead);
 
 	down_write(&vdev->memory_lock);
-	set_all_revoked(vdev, true, true);
+	set_all_revoked(vdev, true, false);
 	list_for_each_entry_safe(priv, tmp, &vdev->dmabufs, dmabufs_elm) {
 		if (!get_file_active(&priv->dmabuf->file))
 			continue;
 		dma_resv_lock(priv->dmabuf->resv, NULL);
 		priv->vdev = NULL;
 		dma_resv_unlock(priv->dmabuf->resv);
+		list_move_tail(&priv->dmabufs_elm, &dead);
+	}
+	up_write(&vdev->memory_lock);
+
+	list_for_each_entry_safe(priv, tmp, &dead, dmabufs_elm) {
+		while (!wait_released(priv, jiffies +
+				      msecs_to_jiffies(VFIO_DMA_BUF_REVOKE_TIMEOUT_MS)))
+			report_stuck(priv, true);
 		list_del_init(&priv->dmabufs_elm);
 		vfio_device_put_registration(&vdev->vdev);
 		dma_buf_put(priv->dmabuf);
 	}
-	up_write(&vdev->memory_lock);
 }
