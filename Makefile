@@ -11,7 +11,7 @@ export BUILD KASAN
 
 TREE_ARGS = --tree $(BUILD)/linux --repo $(CURDIR) $(if $(KSRC),--ksrc $(KSRC))
 
-.PHONY: all deps tree refresh kernel initramfs vm check series run bench clean
+.PHONY: all deps config-check tree refresh kernel initramfs vm check series run bench clean
 
 all: check
 
@@ -20,6 +20,11 @@ deps:
 
 tree: deps
 	@python3 scripts/tree.py $(TREE_ARGS)
+
+# Which options of a kernel config the series needs (KCONFIG=path; default
+# the running kernel's /boot/config-$(uname -r)).
+config-check:
+	@scripts/config-check $(KCONFIG)
 
 # Edits made in the assembled tree (build/linux) back into patches/ and the
 # series' new files; see scripts/refresh.py.
