@@ -18,8 +18,9 @@ import subprocess
 import sys
 import tempfile
 
-AUTHOR = os.environ.get("SERIES_AUTHOR",
-                        "DMA range project <dmabuf-ranges@example.org>")
+# The assembled tree's commits are the harness's, fixed so that their ids
+# are reproducible; make series recommits them in the sender's name.
+AUTHOR = "DMA range project <dmabuf-ranges@example.org>"
 DATE = "2026-11-20T12:00:00+0000"
 
 
