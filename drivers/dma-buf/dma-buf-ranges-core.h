@@ -8,19 +8,22 @@
 
 #include <linux/dma-buf.h>
 
-/* Implemented in dma-buf.c: exporter sg_table calls with the debug checks. */
-struct sg_table *__map_dma_buf(struct dma_buf_attachment *attach,
-			       enum dma_data_direction direction);
-void __unmap_dma_buf(struct dma_buf_attachment *attach,
-		     struct sg_table *sg_table,
-		     enum dma_data_direction direction);
+/* dma-buf.c: the map rules both kinds of mapping share. */
+int dma_buf_pin_on_map(struct dma_buf_attachment *attach);
+void dma_buf_unpin_on_unmap(struct dma_buf_attachment *attach);
+int dma_buf_wait_on_map(struct dma_buf_attachment *attach);
 
+/* dma-buf-ranges.c: the exporter's ops, whichever kind it has. */
 bool dma_buf_ops_valid_map(const struct dma_buf_ops *ops);
 struct sg_table *dma_buf_exporter_map_sgt(struct dma_buf_attachment *attach,
 					  enum dma_data_direction dir);
 void dma_buf_exporter_unmap_sgt(struct dma_buf_attachment *attach,
 				struct sg_table *sgt,
 				enum dma_data_direction dir);
-void dma_buf_ranges_detach(struct dma_buf_attachment *attach);
+
+/* dma-buf-ranges.c: an attachment's cached mapping as ranges. */
+int dma_buf_ranges_cache(struct dma_buf_attachment *attach);
+struct sg_table *dma_buf_ranges_cached_sgt(struct dma_buf_attachment *attach);
+void dma_buf_ranges_uncache(struct dma_buf_attachment *attach);
 
 #endif /* __DMA_BUF_RANGES_CORE_H */

@@ -8,7 +8,9 @@
 #include <kunit/test.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-buf-ranges.h>
+#include <linux/dma-fence.h>
 #include <linux/dma-resv.h>
+#include <linux/sched/signal.h>
 #include <linux/scatterlist.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
@@ -26,8 +28,9 @@ struct mock_exporter {
 	unsigned int nr_spans;
 	int error;		/* returned by the next map, then cleared */
 	bool revoked;		/* maps fail with -ENODEV */
-	bool bad_empty;		/* range op returns an empty list */
+	bool bad_empty;		/* the next list or table is empty */
 	bool bad_zero_len;	/* range op returns a zero-length range */
+	int scrambled;		/* tables given back with page links mangled */
 	int live_maps;		/* mappings handed out and not yet returned */
 	int range_maps;		/* calls of the range op */
 	int sgt_maps;		/* calls of the sg_table op */
@@ -47,7 +50,7 @@ struct mock_import {
 	struct mock_exporter *exp;
 	struct dma_buf *dmabuf;
 	int moves;
-	struct dma_buf_ranges *held;	/* dropped by move_notify */
+	const struct dma_buf_ranges *held;	/* dropped by move_notify */
 };
 
 static struct dma_buf_ranges *mock_map_ranges(struct dma_buf_attachment *attach,
@@ -57,8 +60,7 @@ static struct dma_buf_ranges *mock_map_ranges(struct dma_buf_attachment *attach,
 	struct dma_buf_ranges *ranges;
 	int error = exp->error;
 
-	if (dma_buf_is_dynamic(attach->dmabuf))
-		dma_resv_assert_held(attach->dmabuf->resv);
+	dma_resv_assert_held(attach->dmabuf->resv);
 	exp->range_maps++;
 	exp->error = 0;
 	if (error)
@@ -85,6 +87,7 @@ static void mock_unmap_ranges(struct dma_buf_attachment *attach,
 {
 	struct mock_exporter *exp = attach->dmabuf->priv;
 
+	dma_resv_assert_held(attach->dmabuf->resv);
 	WARN_ON(ranges->exporter_priv != exp);
 	exp->live_maps--;
 	dma_buf_ranges_free(ranges);
@@ -100,6 +103,7 @@ static struct sg_table *mock_map_sgt(struct dma_buf_attachment *attach,
 	unsigned int i;
 	int error = exp->error;
 
+	dma_resv_assert_held(attach->dmabuf->resv);
 	exp->sgt_maps++;
 	exp->error = 0;
 	if (error)
@@ -116,6 +120,9 @@ static struct sg_table *mock_map_sgt(struct dma_buf_attachment *attach,
 		sg_dma_address(sg) = exp->spans[i].addr;
 		sg_dma_len(sg) = exp->spans[i].len;
 	}
+	if (exp->bad_empty)
+		sgt->nents = 0;
+	exp->bad_empty = false;
 	exp->live_maps++;
 	return sgt;
 }
@@ -124,7 +131,14 @@ static void mock_unmap_sgt(struct dma_buf_attachment *attach,
 			   struct sg_table *sgt, enum dma_data_direction dir)
 {
 	struct mock_exporter *exp = attach->dmabuf->priv;
+	struct scatterlist *sg;
+	int i;
 
+	dma_resv_assert_held(attach->dmabuf->resv);
+	/* The table must come back as the exporter made it: no page. */
+	for_each_sgtable_sg(sgt, sg, i)
+		if (sg->page_link & ~0xffUL)
+			exp->scrambled++;
 	exp->live_maps--;
 	sg_free_table(sgt);
 	kfree(sgt);
@@ -134,6 +148,7 @@ static int mock_pin(struct dma_buf_attachment *attach)
 {
 	struct mock_exporter *exp = attach->dmabuf->priv;
 
+	dma_resv_assert_held(attach->dmabuf->resv);
 	exp->pins++;
 	return 0;
 }
@@ -142,6 +157,7 @@ static void mock_unpin(struct dma_buf_attachment *attach)
 {
 	struct mock_exporter *exp = attach->dmabuf->priv;
 
+	dma_resv_assert_held(attach->dmabuf->resv);
 	exp->pins--;
 }
 
@@ -192,6 +208,14 @@ static const struct dma_buf_ops static_sgt_ops = {
 	.release = mock_release,
 };
 
+/* Like udmabuf and drm prime: the first mapping of each attachment stays. */
+static const struct dma_buf_ops cached_sgt_ops = {
+	.cache_sgt_mapping = true,
+	.map_dma_buf = mock_map_sgt,
+	.unmap_dma_buf = mock_unmap_sgt,
+	.release = mock_release,
+};
+
 static void mock_move_notify(struct dma_buf_attachment *attach)
 {
 	struct mock_import *imp = attach->importer_priv;
@@ -205,6 +229,11 @@ static void mock_move_notify(struct dma_buf_attachment *attach)
 
 static const struct dma_buf_attach_ops mock_importer_ops = {
 	.allow_peer2peer = true,
+	.move_notify = mock_move_notify,
+};
+
+/* A dynamic importer that walks the pages of what it imports. */
+static const struct dma_buf_attach_ops mock_page_importer_ops = {
 	.move_notify = mock_move_notify,
 };
 
@@ -270,6 +299,21 @@ static struct dma_buf_attachment *attach_dynamic(struct mock_import *imp)
 	return attach;
 }
 
+/* Every mapping and pin went back to the exporter. */
+static void expect_all_returned(struct mock_import *imp)
+{
+	KUNIT_EXPECT_EQ(imp->test, imp->exp->live_maps, 0);
+	KUNIT_EXPECT_EQ(imp->test, imp->exp->pins, 0);
+	KUNIT_EXPECT_EQ(imp->test, imp->exp->scrambled, 0);
+}
+
+/* Detach, then check that everything went back. */
+static void detach(struct mock_import *imp, struct dma_buf_attachment *attach)
+{
+	dma_buf_detach(imp->dmabuf, attach);
+	expect_all_returned(imp);
+}
+
 static void expect_ranges(struct kunit *test, const struct dma_buf_ranges *got,
 			  const struct dma_buf_range *want, unsigned int nr)
 {
@@ -291,7 +335,7 @@ static void map_ranges_and_check(struct mock_import *imp,
 				 unsigned int nr)
 {
 	struct kunit *test = imp->test;
-	struct dma_buf_ranges *ranges;
+	const struct dma_buf_ranges *ranges;
 
 	ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ranges);
@@ -308,7 +352,7 @@ static void test_one_range(struct kunit *test)
 
 	map_ranges_and_check(imp, attach, span, 1);
 	KUNIT_EXPECT_EQ(test, imp->exp->range_maps, 1);
-	dma_buf_detach(imp->dmabuf, attach);
+	detach(imp, attach);
 }
 
 static void test_many_ranges(struct kunit *test)
@@ -324,7 +368,7 @@ static void test_many_ranges(struct kunit *test)
 
 	/* The core hands on exactly what the exporter gave, unmerged. */
 	map_ranges_and_check(imp, attach, spans, ARRAY_SIZE(spans));
-	dma_buf_detach(imp->dmabuf, attach);
+	detach(imp, attach);
 }
 
 static void test_range_over_4g(struct kunit *test)
@@ -336,7 +380,7 @@ static void test_range_over_4g(struct kunit *test)
 	struct dma_buf_attachment *attach = attach_dynamic(imp);
 
 	map_ranges_and_check(imp, attach, span, 1);
-	dma_buf_detach(imp->dmabuf, attach);
+	detach(imp, attach);
 }
 
 /* Sum the DMA side of @sgt and check each entry against the limits. */
@@ -355,6 +399,7 @@ static u64 check_sgt(struct kunit *test, struct sg_table *sgt,
 		KUNIT_EXPECT_EQ(test, a, next);
 		KUNIT_EXPECT_GT(test, len, 0);
 		KUNIT_EXPECT_LE(test, len, max_seg);
+		KUNIT_EXPECT_TRUE(test, PAGE_ALIGNED(len));
 		KUNIT_EXPECT_EQ_MSG(test, a & ~(dma_addr_t)boundary,
 				    (a + len - 1) & ~(dma_addr_t)boundary,
 				    "entry %d crosses the boundary", i);
@@ -364,24 +409,35 @@ static u64 check_sgt(struct kunit *test, struct sg_table *sgt,
 	return total;
 }
 
+/* Map an sg_table of a range exporter, check it, unmap it. */
+static void map_sgt_and_check(struct mock_import *imp,
+			      struct dma_buf_attachment *attach,
+			      unsigned int nents, u64 max_seg,
+			      unsigned long boundary)
+{
+	struct kunit *test = imp->test;
+	struct sg_table *sgt;
+
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
+	KUNIT_EXPECT_EQ(test, sgt->nents, nents);
+	/* No CPU side: sync and page iterators see no entry. */
+	KUNIT_EXPECT_EQ(test, sgt->orig_nents, 0);
+	KUNIT_EXPECT_EQ(test, check_sgt(test, sgt, imp->exp->spans[0].addr,
+					max_seg, boundary),
+			imp->dmabuf->size);
+	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
+}
+
 static void test_sgt_split_default_max_seg(struct kunit *test)
 {
 	static const struct dma_buf_range span[] = { { 0x80000000, SZ_1M } };
 	struct mock_import *imp = mock_setup(test, &ranges_only_ops, span, 1);
 	struct dma_buf_attachment *attach = attach_dynamic(imp);
-	struct sg_table *sgt;
 
 	/* No dma_parms: dma_get_max_seg_size() is 64 KiB. */
-	dma_resv_lock(imp->dmabuf->resv, NULL);
-	sgt = dma_buf_map_attachment(attach, DMA_TO_DEVICE);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
-	KUNIT_EXPECT_EQ(test, sgt->nents, SZ_1M / SZ_64K);
-	KUNIT_EXPECT_EQ(test, check_sgt(test, sgt, 0x80000000, SZ_64K,
-					ULONG_MAX), SZ_1M);
-	dma_buf_unmap_attachment(attach, sgt, DMA_TO_DEVICE);
-	dma_resv_unlock(imp->dmabuf->resv);
-	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
-	dma_buf_detach(imp->dmabuf, attach);
+	map_sgt_and_check(imp, attach, SZ_1M / SZ_64K, SZ_64K, ULONG_MAX);
+	detach(imp, attach);
 }
 
 static void test_sgt_split_boundary(struct kunit *test)
@@ -392,22 +448,12 @@ static void test_sgt_split_boundary(struct kunit *test)
 	};
 	struct mock_import *imp = mock_setup(test, &ranges_only_ops, span, 1);
 	struct dma_buf_attachment *attach;
-	struct sg_table *sgt;
 
 	set_seg_limits(imp, SZ_1G, SZ_1M - 1);
 	attach = attach_dynamic(imp);
-	dma_resv_lock(imp->dmabuf->resv, NULL);
-	sgt = dma_buf_map_attachment(attach, DMA_BIDIRECTIONAL);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
 	/* 12 KiB up to the boundary, 1 MiB, then the last 1 MiB - 12 KiB. */
-	KUNIT_EXPECT_EQ(test, sgt->nents, 3);
-	KUNIT_EXPECT_EQ(test, sg_dma_len(sgt->sgl), SZ_8K + SZ_4K);
-	KUNIT_EXPECT_EQ(test, check_sgt(test, sgt, span[0].addr, SZ_1G,
-					SZ_1M - 1), SZ_2M);
-	dma_buf_unmap_attachment(attach, sgt, DMA_BIDIRECTIONAL);
-	dma_resv_unlock(imp->dmabuf->resv);
-	dma_buf_detach(imp->dmabuf, attach);
-	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
+	map_sgt_and_check(imp, attach, 3, SZ_1G, SZ_1M - 1);
+	detach(imp, attach);
 }
 
 static void test_sgt_split_large(struct kunit *test)
@@ -418,48 +464,39 @@ static void test_sgt_split_large(struct kunit *test)
 	};
 	struct mock_import *imp = mock_setup(test, &ranges_only_ops, span, 1);
 	struct dma_buf_attachment *attach;
-	struct scatterlist *sg;
-	struct sg_table *sgt;
-	int i;
 
 	set_seg_limits(imp, UINT_MAX, ULONG_MAX);
 	attach = attach_dynamic(imp);
-	dma_resv_lock(imp->dmabuf->resv, NULL);
-	sgt = dma_buf_map_attachment(attach, DMA_BIDIRECTIONAL);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
-	KUNIT_EXPECT_EQ(test, sgt->nents, 3);
-	for_each_sgtable_dma_sg(sgt, sg, i)
-		KUNIT_EXPECT_TRUE(test, PAGE_ALIGNED(sg_dma_len(sg)));
-	KUNIT_EXPECT_EQ(test, check_sgt(test, sgt, span[0].addr, UINT_MAX,
-					ULONG_MAX), 9ull * SZ_1G);
-	dma_buf_unmap_attachment(attach, sgt, DMA_BIDIRECTIONAL);
-	dma_resv_unlock(imp->dmabuf->resv);
-	dma_buf_detach(imp->dmabuf, attach);
-	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
+	map_sgt_and_check(imp, attach, 3, UINT_MAX, ULONG_MAX);
+	detach(imp, attach);
 }
 
+/*
+ * DMABUF_DEBUG scrambles the page links of an exporter's sg_table for the
+ * importer; the exporter must get it back unscrambled.
+ */
 static void test_sgt_debug_mangling(struct kunit *test)
 {
-	static const struct dma_buf_range span[] = { { 0x80000000, SZ_128K } };
-	struct mock_import *imp = mock_setup(test, &ranges_only_ops, span, 1);
+	static const struct dma_buf_range spans[] = {
+		{ 0x80000000, SZ_64K }, { 0x90000000, SZ_64K },
+	};
+	struct mock_import *imp = mock_setup(test, &sgt_only_ops, spans, 2);
 	struct dma_buf_attachment *attach = attach_dynamic(imp);
 	struct sg_table *sgt;
 
-	if (!IS_ENABLED(CONFIG_DMABUF_DEBUG))
+	if (!IS_ENABLED(CONFIG_DMABUF_DEBUG)) {
+		detach(imp, attach);
 		kunit_skip(test, "needs CONFIG_DMABUF_DEBUG");
+	}
 
-	dma_resv_lock(imp->dmabuf->resv, NULL);
-	sgt = dma_buf_map_attachment(attach, DMA_BIDIRECTIONAL);
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
-	/* Page links are scrambled for importers; the DMA side is intact. */
+	/* Scrambled for the importer; the DMA side is intact. */
 	KUNIT_EXPECT_NE(test, sgt->sgl->page_link & ~0xffUL, 0);
 	KUNIT_EXPECT_EQ(test, sg_dma_address(sgt->sgl), 0x80000000);
-	KUNIT_EXPECT_EQ(test, sg_dma_len(sgt->sgl), SZ_64K);
-	/* Unmap must unscramble before the core frees the table. */
-	dma_buf_unmap_attachment(attach, sgt, DMA_BIDIRECTIONAL);
-	dma_resv_unlock(imp->dmabuf->resv);
-	dma_buf_detach(imp->dmabuf, attach);
-	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
+	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
+	/* mock_unmap_sgt() counted entries that came back scrambled. */
+	detach(imp, attach);
 }
 
 static void test_coalesce_sgt_entries(struct kunit *test)
@@ -477,7 +514,49 @@ static void test_coalesce_sgt_entries(struct kunit *test)
 
 	map_ranges_and_check(imp, attach, want, ARRAY_SIZE(want));
 	KUNIT_EXPECT_EQ(test, imp->exp->sgt_maps, 1);
-	dma_buf_detach(imp->dmabuf, attach);
+	detach(imp, attach);
+}
+
+/*
+ * sg_dma_len() is 32-bit: entries that run on across 4 GiB, and a run
+ * longer than 4 GiB in total, become one range each.
+ */
+static void test_coalesce_sgt_across_4g(struct kunit *test)
+{
+	static const struct dma_buf_range entries[] = {
+		{ 0x100000000ull - SZ_64K, SZ_64K }, { 0x100000000ull, SZ_64K },
+		{ 0x800000000ull, SZ_2G }, { 0x880000000ull, SZ_2G },
+		{ 0x900000000ull, SZ_2G },
+	};
+	static const struct dma_buf_range want[] = {
+		{ 0x100000000ull - SZ_64K, SZ_128K },
+		{ 0x800000000ull, 3ull * SZ_2G },
+	};
+	struct mock_import *imp = mock_setup(test, &sgt_only_ops, entries,
+					     ARRAY_SIZE(entries));
+	struct dma_buf_attachment *attach = attach_dynamic(imp);
+
+	if (sizeof(dma_addr_t) < 8) {
+		detach(imp, attach);
+		kunit_skip(test, "needs a 64-bit dma_addr_t");
+	}
+	map_ranges_and_check(imp, attach, want, ARRAY_SIZE(want));
+	detach(imp, attach);
+}
+
+/* An exporter's sg_table with no DMA entry is not a mapping. */
+static void test_empty_sgt_rejected(struct kunit *test)
+{
+	static const struct dma_buf_range span[] = { { 0x10000, SZ_64K } };
+	struct mock_import *imp = mock_setup(test, &sgt_only_ops, span, 1);
+	struct dma_buf_attachment *attach = attach_dynamic(imp);
+	const struct dma_buf_ranges *ranges;
+
+	imp->exp->bad_empty = true;
+	ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(ranges), -EINVAL);
+	KUNIT_EXPECT_EQ(test, imp->exp->sgt_maps, 1);
+	detach(imp, attach);
 }
 
 static void test_both_ops_use_native(struct kunit *test)
@@ -493,21 +572,41 @@ static void test_both_ops_use_native(struct kunit *test)
 	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
 	KUNIT_EXPECT_EQ(test, imp->exp->range_maps, 1);
 	KUNIT_EXPECT_EQ(test, imp->exp->sgt_maps, 1);
-	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
-	dma_buf_detach(imp->dmabuf, attach);
+	detach(imp, attach);
+}
+
+/* Map a list the exporter breaks with @span; the core must refuse it. */
+static void expect_list_refused(struct mock_import *imp,
+				struct dma_buf_attachment *attach,
+				struct dma_buf_range span, const char *why)
+{
+	const struct dma_buf_ranges *ranges;
+	struct dma_buf_range saved = imp->exp->spans[0];
+
+	imp->exp->spans[0] = span;
+	ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
+	KUNIT_EXPECT_EQ_MSG(imp->test, PTR_ERR(ranges), -EINVAL, "%s", why);
+	if (!IS_ERR(ranges))
+		dma_buf_unmap_ranges_unlocked(attach, ranges,
+					      DMA_BIDIRECTIONAL);
+	imp->exp->spans[0] = saved;
 }
 
 static void test_invalid_lists_rejected(struct kunit *test)
 {
-	static const struct dma_buf_range span[] = { { 0x10000, SZ_64K } };
-	struct mock_import *imp = mock_setup(test, &ranges_only_ops, span, 1);
+	static const struct dma_buf_range spans[] = {
+		{ 0x10000, SZ_64K }, { 0x40000, SZ_64K },
+	};
+	const dma_addr_t last_page = (dma_addr_t)~0 & PAGE_MASK;
+	struct mock_import *imp = mock_setup(test, &ranges_only_ops, spans, 2);
 	struct dma_buf_attachment *attach = attach_dynamic(imp);
-	struct dma_buf_ranges *ranges;
+	const struct dma_buf_ranges *ranges;
 	struct sg_table *sgt;
 
 	imp->exp->bad_empty = true;
 	ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(ranges), -EINVAL);
+	imp->exp->bad_empty = true;
 	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(sgt), -EINVAL);
 	imp->exp->bad_empty = false;
@@ -517,15 +616,26 @@ static void test_invalid_lists_rejected(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, PTR_ERR(ranges), -EINVAL);
 	imp->exp->bad_zero_len = false;
 
-	/* A list that does not cover the buffer is refused too. */
-	imp->exp->spans[0].len = SZ_4K;
-	ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
-	KUNIT_EXPECT_EQ(test, PTR_ERR(ranges), -EINVAL);
+	expect_list_refused(imp, attach, (struct dma_buf_range){ 0x10000, SZ_4K },
+			    "shorter than the buffer");
+	expect_list_refused(imp, attach, (struct dma_buf_range){ 0x10000, SZ_1M },
+			    "longer than the buffer");
+	expect_list_refused(imp, attach,
+			    (struct dma_buf_range){ 0x10000, -(u64)SZ_64K },
+			    "lengths overflow 64 bits with the second range");
+	expect_list_refused(imp, attach,
+			    (struct dma_buf_range){ last_page, SZ_64K },
+			    "wraps the DMA address space");
+	expect_list_refused(imp, attach,
+			    (struct dma_buf_range){ 0x10200, SZ_64K },
+			    "address not page aligned");
+	expect_list_refused(imp, attach,
+			    (struct dma_buf_range){ 0x10000, SZ_64K - 512 },
+			    "length not page aligned");
 
 	/* Every refused list went back to the exporter. */
-	KUNIT_EXPECT_EQ(test, imp->exp->range_maps, 4);
-	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
-	dma_buf_detach(imp->dmabuf, attach);
+	KUNIT_EXPECT_EQ(test, imp->exp->range_maps, 9);
+	detach(imp, attach);
 }
 
 static void test_exporter_error_propagated(struct kunit *test)
@@ -537,7 +647,7 @@ static void test_exporter_error_propagated(struct kunit *test)
 	for (i = 0; i < ARRAY_SIZE(ops); i++) {
 		struct mock_import *imp = mock_setup(test, ops[i], span, 1);
 		struct dma_buf_attachment *attach = attach_dynamic(imp);
-		struct dma_buf_ranges *ranges;
+		const struct dma_buf_ranges *ranges;
 		struct sg_table *sgt;
 
 		imp->exp->error = -EIO;
@@ -546,8 +656,8 @@ static void test_exporter_error_propagated(struct kunit *test)
 		imp->exp->error = -EREMOTEIO;
 		sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
 		KUNIT_EXPECT_EQ(test, PTR_ERR(sgt), -EREMOTEIO);
-		KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
-		dma_buf_detach(imp->dmabuf, attach);
+		/* Failed maps give their pins back too. */
+		detach(imp, attach);
 	}
 }
 
@@ -557,11 +667,12 @@ static void test_revoked_gives_enodev(struct kunit *test)
 	struct mock_import *imp = mock_setup(test, &ranges_only_ops, span, 1);
 	struct dma_buf_attachment *attach = attach_dynamic(imp);
 	struct dma_buf *dmabuf = imp->dmabuf;
+	const struct dma_buf_ranges *again;
 	struct sg_table *sgt;
 
 	dma_resv_lock(dmabuf->resv, NULL);
 	imp->held = dma_buf_map_ranges(attach, DMA_BIDIRECTIONAL);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, imp->held);
+	KUNIT_EXPECT_FALSE(test, IS_ERR_OR_NULL(imp->held));
 
 	/* The exporter revokes: the importer is told and drops its mapping. */
 	imp->exp->revoked = true;
@@ -570,24 +681,21 @@ static void test_revoked_gives_enodev(struct kunit *test)
 	KUNIT_EXPECT_NULL(test, imp->held);
 	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
 
-	KUNIT_EXPECT_EQ(test, PTR_ERR(dma_buf_map_ranges(attach, DMA_BIDIRECTIONAL)),
-			-ENODEV);
+	again = dma_buf_map_ranges(attach, DMA_BIDIRECTIONAL);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(again), -ENODEV);
 	sgt = dma_buf_map_attachment(attach, DMA_BIDIRECTIONAL);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(sgt), -ENODEV);
 
 	/* Access restored: mapping works again. */
 	imp->exp->revoked = false;
 	dma_buf_move_notify(dmabuf);
-	imp->held = dma_buf_map_ranges(attach, DMA_BIDIRECTIONAL);
-	KUNIT_EXPECT_FALSE(test, IS_ERR_OR_NULL(imp->held));
-	if (!IS_ERR_OR_NULL(imp->held))
-		dma_buf_unmap_ranges(attach, imp->held, DMA_BIDIRECTIONAL);
+	again = dma_buf_map_ranges(attach, DMA_BIDIRECTIONAL);
+	KUNIT_EXPECT_FALSE(test, IS_ERR_OR_NULL(again));
+	if (!IS_ERR_OR_NULL(again))
+		dma_buf_unmap_ranges(attach, again, DMA_BIDIRECTIONAL);
 	imp->held = NULL;
 	dma_resv_unlock(dmabuf->resv);
-
-	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
-	KUNIT_EXPECT_EQ(test, imp->exp->pins, 0);
-	dma_buf_detach(dmabuf, attach);
+	detach(imp, attach);
 }
 
 static void test_pinned_dynamic_importer(struct kunit *test)
@@ -595,25 +703,29 @@ static void test_pinned_dynamic_importer(struct kunit *test)
 	static const struct dma_buf_range span[] = { { 0x10000, SZ_64K } };
 	struct mock_import *imp = mock_setup(test, &ranges_only_ops, span, 1);
 	struct dma_buf_attachment *attach = attach_dynamic(imp);
-	struct dma_buf_ranges *ranges;
+	const struct dma_buf_ranges *ranges;
+	/* Without move_notify the core pins each mapping as well. */
+	int pins = IS_ENABLED(CONFIG_DMABUF_MOVE_NOTIFY) ? 1 : 2;
+	int pinned;
 
 	dma_resv_lock(imp->dmabuf->resv, NULL);
-	KUNIT_ASSERT_EQ(test, dma_buf_pin(attach), 0);
+	KUNIT_EXPECT_EQ(test, dma_buf_pin(attach), 0);
 	ranges = dma_buf_map_ranges(attach, DMA_FROM_DEVICE);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ranges);
-	expect_ranges(test, ranges, span, 1);
-	KUNIT_EXPECT_GE(test, imp->exp->pins, 1);
-	dma_buf_unmap_ranges(attach, ranges, DMA_FROM_DEVICE);
+	pinned = imp->exp->pins;
+	if (!IS_ERR(ranges))
+		dma_buf_unmap_ranges(attach, ranges, DMA_FROM_DEVICE);
 	dma_buf_unpin(attach);
 	dma_resv_unlock(imp->dmabuf->resv);
-	KUNIT_EXPECT_EQ(test, imp->exp->pins, 0);
-	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
-	dma_buf_detach(imp->dmabuf, attach);
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ranges);
+	KUNIT_EXPECT_EQ(test, pinned, pins);
+	detach(imp, attach);
 }
 
 /*
  * When importer and exporter differ in dynamic-ness, the core maps once at
- * attach time; range requests are served from that mapping.
+ * attach time and serves both kinds of importer from that mapping: the
+ * exporter's ranges when it has only range ops, else its sg_table.
  */
 static void test_cached_mapping(struct kunit *test)
 {
@@ -621,16 +733,20 @@ static void test_cached_mapping(struct kunit *test)
 		{ 0x10000, SZ_64K }, { 0x90000, SZ_128K },
 	};
 	const struct dma_buf_ops *ops[] = {
-		&ranges_only_ops, &static_ranges_ops, &static_sgt_ops
+		&ranges_only_ops, &static_ranges_ops, &static_sgt_ops,
+		&both_ops,
 	};
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(ops); i++) {
 		struct mock_import *imp = mock_setup(test, ops[i], spans, 2);
+		const struct dma_buf_ranges *a, *b;
 		struct dma_buf_attachment *attach;
-		struct dma_buf_ranges *a, *b;
 		bool dynamic_exporter = ops[i]->pin;
+		bool sgt_op = ops[i]->map_dma_buf;
+		struct sg_table *sgt;
 
+		kunit_info(test, "exporter %u", i);
 		if (dynamic_exporter)
 			attach = dma_buf_attach(imp->dmabuf, imp->dev);
 		else
@@ -638,24 +754,206 @@ static void test_cached_mapping(struct kunit *test)
 		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
 		KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 1);
 		KUNIT_EXPECT_EQ(test, imp->exp->pins, dynamic_exporter ? 1 : 0);
+		/* A range exporter's cache is its ranges, not an sg_table. */
+		KUNIT_EXPECT_EQ(test, !!attach->sgt, sgt_op);
+		KUNIT_EXPECT_EQ(test, !!attach->ranges, !sgt_op);
 
-		dma_resv_lock(imp->dmabuf->resv, NULL);
-		a = dma_buf_map_ranges(attach, DMA_BIDIRECTIONAL);
+		a = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
+		b = dma_buf_map_ranges_unlocked(attach, DMA_TO_DEVICE);
 		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, a);
-		b = dma_buf_map_ranges(attach, DMA_TO_DEVICE);
 		KUNIT_EXPECT_PTR_EQ(test, a, b);
 		expect_ranges(test, a, spans, 2);
-		dma_buf_unmap_ranges(attach, b, DMA_TO_DEVICE);
-		dma_buf_unmap_ranges(attach, a, DMA_BIDIRECTIONAL);
-		dma_resv_unlock(imp->dmabuf->resv);
+		dma_buf_unmap_ranges_unlocked(attach, b, DMA_TO_DEVICE);
+		dma_buf_unmap_ranges_unlocked(attach, a, DMA_BIDIRECTIONAL);
+
+		/* An sg_table importer (P2P here) is served from it too. */
+		if (dynamic_exporter)
+			attach->peer2peer = true;
+		sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
+		KUNIT_EXPECT_EQ(test, sg_dma_address(sgt->sgl), 0x10000);
+		dma_buf_unmap_attachment_unlocked(attach, sgt,
+						  DMA_BIDIRECTIONAL);
 
 		/* The cached mapping lives until detach, then goes back. */
 		KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 1);
-		KUNIT_EXPECT_EQ(test, imp->exp->range_maps + imp->exp->sgt_maps, 1);
-		dma_buf_detach(imp->dmabuf, attach);
-		KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
-		KUNIT_EXPECT_EQ(test, imp->exp->pins, 0);
+		KUNIT_EXPECT_EQ(test, imp->exp->range_maps + imp->exp->sgt_maps,
+				1);
+		detach(imp, attach);
 	}
+}
+
+/*
+ * cache_sgt_mapping: a static importer of a static exporter keeps its
+ * first mapping, whichever API asked for it first.
+ */
+static void test_cache_sgt_mapping(struct kunit *test)
+{
+	static const struct dma_buf_range spans[] = {
+		{ 0x10000, SZ_64K }, { 0x20000, SZ_64K },
+	};
+	static const struct dma_buf_range want[] = { { 0x10000, SZ_128K } };
+	unsigned int ranges_first;
+
+	for (ranges_first = 0; ranges_first < 2; ranges_first++) {
+		struct mock_import *imp = mock_setup(test, &cached_sgt_ops,
+						     spans, 2);
+		const struct dma_buf_ranges *a = NULL, *b;
+		struct dma_buf_attachment *attach;
+		struct sg_table *sgt, *sgt2;
+
+		attach = dma_buf_attach(imp->dmabuf, imp->dev);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
+		KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
+
+		if (ranges_first)
+			a = dma_buf_map_ranges_unlocked(attach, DMA_TO_DEVICE);
+		sgt = dma_buf_map_attachment_unlocked(attach, DMA_TO_DEVICE);
+		if (!ranges_first)
+			a = dma_buf_map_ranges_unlocked(attach, DMA_TO_DEVICE);
+		b = dma_buf_map_ranges_unlocked(attach, DMA_TO_DEVICE);
+		sgt2 = dma_buf_map_attachment_unlocked(attach, DMA_TO_DEVICE);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, a);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
+		KUNIT_EXPECT_PTR_EQ(test, a, b);
+		KUNIT_EXPECT_PTR_EQ(test, sgt, sgt2);
+		KUNIT_EXPECT_PTR_EQ(test, sgt, attach->sgt);
+		expect_ranges(test, a, want, 1);
+		/* Another direction is refused, as for the sg_table. */
+		KUNIT_EXPECT_EQ(test, PTR_ERR(dma_buf_map_ranges_unlocked(attach,
+						DMA_FROM_DEVICE)), -EBUSY);
+		dma_buf_unmap_ranges_unlocked(attach, a, DMA_TO_DEVICE);
+		dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_TO_DEVICE);
+		KUNIT_EXPECT_EQ(test, imp->exp->sgt_maps, 1);
+		KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 1);
+		detach(imp, attach);
+	}
+}
+
+/*
+ * Importers that did not set allow_peer2peer walk the pages of their
+ * sg_tables: a range exporter has none to give them, uncached or cached.
+ * Range importers need no pages and are served.
+ */
+static void test_page_importer_refused(struct kunit *test)
+{
+	static const struct dma_buf_range span[] = { { 0x10000, SZ_64K } };
+	const struct dma_buf_ops *ops[] = {
+		&ranges_only_ops, &static_ranges_ops,
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(ops); i++) {
+		struct mock_import *imp = mock_setup(test, ops[i], span, 1);
+		const struct dma_buf_ranges *ranges;
+		struct dma_buf_attachment *attach;
+		struct sg_table *sgt;
+		int maps;
+
+		kunit_info(test, "exporter %u", i);
+		attach = dma_buf_dynamic_attach(imp->dmabuf, imp->dev,
+						&mock_page_importer_ops, imp);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
+		maps = imp->exp->range_maps;
+		sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+		KUNIT_EXPECT_EQ(test, PTR_ERR(sgt), -EOPNOTSUPP);
+		/* Refused before the exporter was asked. */
+		KUNIT_EXPECT_EQ(test, imp->exp->range_maps, maps);
+		ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ranges);
+		expect_ranges(test, ranges, span, 1);
+		dma_buf_unmap_ranges_unlocked(attach, ranges, DMA_BIDIRECTIONAL);
+		detach(imp, attach);
+	}
+}
+
+static const char *mock_fence_name(struct dma_fence *fence)
+{
+	return "dma-buf-ranges-test";
+}
+
+static const struct dma_fence_ops mock_fence_ops = {
+	.get_driver_name = mock_fence_name,
+	.get_timeline_name = mock_fence_name,
+};
+
+struct mock_fence {
+	struct dma_fence base;
+	spinlock_t lock;
+	struct delayed_work signal;
+};
+
+static void mock_fence_signal(struct work_struct *work)
+{
+	struct mock_fence *f = container_of(work, struct mock_fence,
+					    signal.work);
+
+	dma_fence_signal(&f->base);
+}
+
+/*
+ * A static importer cannot see fences, so the core waits for the kernel's
+ * before it hands out ranges, as for an sg_table; a wait that a signal
+ * interrupts gives the mapping back.
+ */
+static void test_static_importer_waits_for_fences(struct kunit *test)
+{
+	static const struct dma_buf_range span[] = { { 0x10000, SZ_64K } };
+	struct mock_import *imp = mock_setup(test, &static_ranges_ops, span, 1);
+	const struct dma_buf_ranges *ranges;
+	struct dma_buf_attachment *attach;
+	struct mock_fence *f;
+	bool signaled;
+	int ret;
+
+	attach = dma_buf_attach(imp->dmabuf, imp->dev);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
+
+	/* Freed by its last reference (base first), held by the resv. */
+	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	if (!f) {
+		detach(imp, attach);
+		KUNIT_FAIL_AND_ABORT(test, "no memory");
+	}
+	spin_lock_init(&f->lock);
+	dma_fence_init(&f->base, &mock_fence_ops, &f->lock,
+		       dma_fence_context_alloc(1), 1);
+	INIT_DELAYED_WORK(&f->signal, mock_fence_signal);
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	ret = dma_resv_reserve_fences(imp->dmabuf->resv, 1);
+	if (!ret)
+		dma_resv_add_fence(imp->dmabuf->resv, &f->base,
+				   DMA_RESV_USAGE_KERNEL);
+	dma_resv_unlock(imp->dmabuf->resv);
+	if (ret) {
+		dma_fence_put(&f->base);
+		detach(imp, attach);
+		KUNIT_FAIL_AND_ABORT(test, "no fence slot: %d", ret);
+	}
+
+	/* Interrupted: -ERESTARTSYS, and the list went back. */
+	allow_signal(SIGUSR1);
+	send_sig(SIGUSR1, current, 0);
+	ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
+	flush_signals(current);
+	disallow_signal(SIGUSR1);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(ranges), -ERESTARTSYS);
+	KUNIT_EXPECT_EQ(test, imp->exp->range_maps, 1);
+	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
+
+	/* Otherwise the ranges come once the fence has signalled. */
+	schedule_delayed_work(&f->signal, msecs_to_jiffies(20));
+	ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
+	signaled = dma_fence_is_signaled(&f->base);
+	KUNIT_EXPECT_FALSE(test, IS_ERR_OR_NULL(ranges));
+	KUNIT_EXPECT_TRUE(test, signaled);
+	if (!IS_ERR_OR_NULL(ranges))
+		dma_buf_unmap_ranges_unlocked(attach, ranges,
+					      DMA_BIDIRECTIONAL);
+	flush_delayed_work(&f->signal);
+	detach(imp, attach);
+	/* The reservation holds a reference until the dma-buf goes. */
+	dma_fence_put(&f->base);
 }
 
 static struct kunit_case dma_buf_ranges_cases[] = {
@@ -667,12 +965,17 @@ static struct kunit_case dma_buf_ranges_cases[] = {
 	KUNIT_CASE(test_sgt_split_large),
 	KUNIT_CASE(test_sgt_debug_mangling),
 	KUNIT_CASE(test_coalesce_sgt_entries),
+	KUNIT_CASE(test_coalesce_sgt_across_4g),
+	KUNIT_CASE(test_empty_sgt_rejected),
 	KUNIT_CASE(test_both_ops_use_native),
 	KUNIT_CASE(test_invalid_lists_rejected),
 	KUNIT_CASE(test_exporter_error_propagated),
 	KUNIT_CASE(test_revoked_gives_enodev),
 	KUNIT_CASE(test_pinned_dynamic_importer),
 	KUNIT_CASE(test_cached_mapping),
+	KUNIT_CASE(test_cache_sgt_mapping),
+	KUNIT_CASE(test_page_importer_refused),
+	KUNIT_CASE(test_static_importer_waits_for_fences),
 	{}
 };
 

@@ -14,9 +14,32 @@
 
 #include "dma-buf-ranges-core.h"
 
-/* The sg_table given to a legacy importer, and the ranges it came from. */
+/*
+ * Every list lives in one of these, so that the core can keep what it
+ * needs to release the list where neither importer nor exporter can
+ * change it.
+ */
+struct dma_buf_ranges_core {
+	/* The sg_table the core built this list from; NULL for an exporter's */
+	struct sg_table *sgt;
+	struct dma_buf_ranges pub;	/* last: ends in the flexible array */
+};
+
+static struct dma_buf_ranges_core *to_core(const struct dma_buf_ranges *ranges)
+{
+	return container_of((struct dma_buf_ranges *)ranges,
+			    struct dma_buf_ranges_core, pub);
+}
+
+/*
+ * The sg_table given to a legacy importer of a range exporter.  It has a
+ * DMA side only: orig_nents is 0, so the CPU iterators (sync, page walks,
+ * DMABUF_DEBUG's mangling) see no entries.
+ */
 struct dma_buf_ranges_sgt {
 	struct sg_table sgt;
+	unsigned int nents;		/* for sg_free_table() */
+	/* Unmapped with the table; NULL when it is the attachment's cache */
 	struct dma_buf_ranges *ranges;
 };
 
@@ -25,28 +48,38 @@ struct dma_buf_ranges_sgt {
  *
  * &dma_buf_ops.map_dma_ranges returns the DMA side of a mapping and nothing
  * else: an array of &struct dma_buf_range, each a DMA address for the
- * importing device and a 64-bit length.  It suits exporters of memory
- * without struct pages, such as PCI BARs, and importers that only program
- * DMA addresses into their hardware, which is all an importer may do with
- * a dma-buf mapping anyway.
+ * importing device and a 64-bit length, page aligned.  It suits exporters
+ * of memory without struct pages, such as PCI BARs, and importers that
+ * only program DMA addresses into their hardware, which is all an importer
+ * may do with a dma-buf mapping anyway.
  *
- * Exporters implement either the sg_table ops, the range ops, or both.  The
- * core converts where the two sides differ:
+ * Exporters implement the sg_table ops, the range ops, or both.  The core
+ * converts where the two sides differ:
  *
- * - dma_buf_map_attachment() on an exporter with only range ops returns a
- *   page-less sg_table built from the ranges, split so that no entry is
- *   longer than dma_get_max_seg_size() or crosses dma_get_seg_boundary()
- *   of the importing device.
+ * - dma_buf_map_attachment() on an exporter with only range ops returns an
+ *   sg_table built from the ranges with a DMA side only (no pages,
+ *   &sg_table.orig_nents 0), split so that no entry is longer than
+ *   dma_get_max_seg_size() or crosses dma_get_seg_boundary() of the
+ *   importing device.  Only importers that set
+ *   &dma_buf_attach_ops.allow_peer2peer get one; others walk the pages of
+ *   what they import and are refused with -EOPNOTSUPP.
  * - dma_buf_map_ranges() on an exporter with only sg_table ops maps the
  *   sg_table and returns its DMA side, with DMA-contiguous entries merged.
  *
  * Only the sg_table conversion costs time in proportion to the size of the
  * buffer; a range exporter's own work is proportional to its ranges.
  *
- * Locking, pinning and move_notify follow dma_buf_map_attachment() exactly:
- * dma_buf_map_ranges() and dma_buf_unmap_ranges() are called with the
- * reservation lock held, the exporter's range ops are called with it held,
- * and a static attachment gets the mapping the core cached at attach time.
+ * Locking, pinning, caching and move_notify follow
+ * dma_buf_map_attachment(), and share its code: the importer holds the
+ * reservation lock, the exporter's range ops are called with it held,
+ * dynamic exporters are pinned for each mapping while
+ * CONFIG_DMABUF_MOVE_NOTIFY is off, static importers wait for the kernel
+ * fences, and an attachment keeps one cached mapping from attach to detach
+ * when importer and exporter differ in dynamic-ness, or from its first map
+ * when the exporter sets &dma_buf_ops.cache_sgt_mapping.  A cached mapping
+ * serves both kinds of importer: an exporter with only range ops caches
+ * its ranges, and an sg_table is built from them only for an importer that
+ * asks for one.
  */
 
 /**
@@ -55,21 +88,23 @@ struct dma_buf_ranges_sgt {
  * @gfp: allocation flags
  *
  * For exporters, in &dma_buf_ops.map_dma_ranges: the caller fills in
- * &dma_buf_ranges.ranges and may set &dma_buf_ranges.exporter_priv.
+ * &dma_buf_ranges.ranges and may set &dma_buf_ranges.exporter_priv.  Every
+ * list the core is given must come from here.
  *
  * Return: the list with @nr zeroed ranges, or NULL if @nr is 0 or memory
  * is short.  The list takes 16 bytes per range plus a fixed header.
  */
 struct dma_buf_ranges *dma_buf_ranges_alloc(unsigned int nr, gfp_t gfp)
 {
-	struct dma_buf_ranges *ranges;
+	struct dma_buf_ranges_core *core;
 
 	if (!nr)
 		return NULL;
-	ranges = kvzalloc(struct_size(ranges, ranges, nr), gfp);
-	if (ranges)
-		ranges->nr = nr;
-	return ranges;
+	core = kvzalloc(struct_size(core, pub.ranges, nr), gfp);
+	if (!core)
+		return NULL;
+	core->pub.nr = nr;
+	return &core->pub;
 }
 EXPORT_SYMBOL_NS_GPL(dma_buf_ranges_alloc, DMA_BUF);
 
@@ -79,23 +114,33 @@ EXPORT_SYMBOL_NS_GPL(dma_buf_ranges_alloc, DMA_BUF);
  */
 void dma_buf_ranges_free(struct dma_buf_ranges *ranges)
 {
-	kvfree(ranges);
+	if (ranges)
+		kvfree(to_core(ranges));
 }
 EXPORT_SYMBOL_NS_GPL(dma_buf_ranges_free, DMA_BUF);
 
-/* An exporter must provide whole pairs of ops, of at least one kind. */
+/*
+ * An exporter provides whole pairs of ops, of at least one kind, and
+ * caches only sg_tables.
+ */
 bool dma_buf_ops_valid_map(const struct dma_buf_ops *ops)
 {
 	bool sgt = ops->map_dma_buf, ranges = ops->map_dma_ranges;
 
 	if (sgt != !!ops->unmap_dma_buf || ranges != !!ops->unmap_dma_ranges)
 		return false;
+	if (ops->cache_sgt_mapping && !sgt)
+		return false;
 	return sgt || ranges;
 }
 
-/* The ranges must cover the whole buffer without wrapping the DMA space. */
-static int dma_buf_ranges_check(struct dma_buf *dmabuf,
-				const struct dma_buf_ranges *ranges)
+/*
+ * Every list, the exporter's or one built from an sg_table, is checked
+ * the same way: page-aligned spans that do not wrap the DMA address space
+ * and add up to the size of the buffer.
+ */
+static int check_ranges(struct dma_buf *dmabuf,
+			const struct dma_buf_ranges *ranges)
 {
 	u64 total = 0;
 	unsigned int i;
@@ -105,7 +150,9 @@ static int dma_buf_ranges_check(struct dma_buf *dmabuf,
 	for (i = 0; i < ranges->nr; i++) {
 		const struct dma_buf_range *r = &ranges->ranges[i];
 
-		if (!r->len || r->len - 1 > (dma_addr_t)~0 - r->addr)
+		if (!r->len || !PAGE_ALIGNED(r->addr) || !PAGE_ALIGNED(r->len))
+			return -EINVAL;
+		if (r->len - 1 > (dma_addr_t)~0 - r->addr)
 			return -EINVAL;
 		if (check_add_overflow(total, r->len, &total))
 			return -EINVAL;
@@ -113,9 +160,10 @@ static int dma_buf_ranges_check(struct dma_buf *dmabuf,
 	return total == dmabuf->size ? 0 : -EINVAL;
 }
 
-/* Call the exporter's range op and hold it to its contract. */
-static struct dma_buf_ranges *call_map_ranges(struct dma_buf_attachment *attach,
-					      enum dma_data_direction dir)
+/* The exporter's range op, held to its contract. */
+static struct dma_buf_ranges *
+exporter_map_ranges(struct dma_buf_attachment *attach,
+		    enum dma_data_direction dir)
 {
 	struct dma_buf *dmabuf = attach->dmabuf;
 	struct dma_buf_ranges *ranges;
@@ -126,7 +174,7 @@ static struct dma_buf_ranges *call_map_ranges(struct dma_buf_attachment *attach,
 		return ERR_PTR(-ENOMEM);
 	if (IS_ERR(ranges))
 		return ranges;
-	ret = dma_buf_ranges_check(dmabuf, ranges);
+	ret = check_ranges(dmabuf, ranges);
 	if (ret) {
 		dmabuf->ops->unmap_dma_ranges(attach, ranges, dir);
 		return ERR_PTR(ret);
@@ -134,109 +182,172 @@ static struct dma_buf_ranges *call_map_ranges(struct dma_buf_attachment *attach,
 	return ranges;
 }
 
-/* DMA-contiguous sg_table entries become one range. */
-static struct dma_buf_ranges *ranges_from_sgt(struct sg_table *sgt)
+/*
+ * The DMA side of @sgt with DMA-contiguous entries merged, written to @out
+ * if it is not NULL.  Both passes use this one rule; the sum is taken in
+ * 64 bits, so a 32-bit dma_addr_t cannot wrap it into a false match.
+ */
+static unsigned int merge_sgt(struct sg_table *sgt, struct dma_buf_range *out)
 {
-	struct dma_buf_ranges *ranges;
-	struct dma_buf_range *r = NULL;
+	struct dma_buf_range cur = {};
 	struct scatterlist *sg;
 	unsigned int nr = 0;
-	dma_addr_t next = 0;
 	int i;
 
 	for_each_sgtable_dma_sg(sgt, sg, i) {
-		if (!nr || sg_dma_address(sg) != next)
-			nr++;
-		next = sg_dma_address(sg) + sg_dma_len(sg);
+		if (nr && (u64)cur.addr + cur.len == sg_dma_address(sg)) {
+			cur.len += sg_dma_len(sg);
+			continue;
+		}
+		if (nr && out)
+			out[nr - 1] = cur;
+		cur.addr = sg_dma_address(sg);
+		cur.len = sg_dma_len(sg);
+		nr++;
 	}
+	if (nr && out)
+		out[nr - 1] = cur;
+	return nr;
+}
+
+/* A list for range importers of an sg_table mapping: released with it. */
+static struct dma_buf_ranges *ranges_from_sgt(struct dma_buf *dmabuf,
+					      struct sg_table *sgt)
+{
+	struct dma_buf_ranges *ranges;
+	unsigned int nr = merge_sgt(sgt, NULL);
+	int ret;
+
+	if (!nr)
+		return ERR_PTR(-EINVAL);
 	ranges = dma_buf_ranges_alloc(nr, GFP_KERNEL);
 	if (!ranges)
 		return ERR_PTR(-ENOMEM);
-
-	for_each_sgtable_dma_sg(sgt, sg, i) {
-		if (!r || sg_dma_address(sg) != r->addr + r->len) {
-			r = r ? r + 1 : ranges->ranges;
-			r->addr = sg_dma_address(sg);
-		}
-		r->len += sg_dma_len(sg);
-	}
-	ranges->sgt = sgt;
-	return ranges;
-}
-
-/*
- * Map for a range importer: the exporter's range op, or its sg_table op
- * through ranges_from_sgt().  Like __map_dma_buf(), a static importer waits
- * for the kernel fences before it may use the mapping.
- */
-static struct dma_buf_ranges *__map_ranges(struct dma_buf_attachment *attach,
-					   enum dma_data_direction dir)
-{
-	struct dma_buf *dmabuf = attach->dmabuf;
-	struct dma_buf_ranges *ranges;
-	struct sg_table *sgt;
-	long ret;
-
-	if (!dmabuf->ops->map_dma_ranges) {
-		sgt = __map_dma_buf(attach, dir);
-		if (!sgt)
-			return ERR_PTR(-ENOMEM);
-		if (IS_ERR(sgt))
-			return ERR_CAST(sgt);
-		ranges = ranges_from_sgt(sgt);
-		if (IS_ERR(ranges))
-			__unmap_dma_buf(attach, sgt, dir);
-		return ranges;
-	}
-
-	ranges = call_map_ranges(attach, dir);
-	if (IS_ERR(ranges) || dma_buf_attachment_is_dynamic(attach))
-		return ranges;
-	ret = dma_resv_wait_timeout(dmabuf->resv, DMA_RESV_USAGE_KERNEL, true,
-				    MAX_SCHEDULE_TIMEOUT);
-	if (ret < 0) {
-		dmabuf->ops->unmap_dma_ranges(attach, ranges, dir);
+	merge_sgt(sgt, ranges->ranges);
+	to_core(ranges)->sgt = sgt;
+	ret = check_ranges(dmabuf, ranges);
+	if (ret) {
+		dma_buf_ranges_free(ranges);
 		return ERR_PTR(ret);
 	}
 	return ranges;
 }
 
-static void __unmap_ranges(struct dma_buf_attachment *attach,
-			   struct dma_buf_ranges *ranges,
-			   enum dma_data_direction dir)
+/*
+ * A fresh mapping for a range importer: the exporter's range op, or its
+ * sg_table op through ranges_from_sgt().  A static importer waits for the
+ * kernel fences, as for an sg_table.
+ */
+static struct dma_buf_ranges *map_ranges(struct dma_buf_attachment *attach,
+					 enum dma_data_direction dir)
 {
-	if (ranges->sgt) {
-		__unmap_dma_buf(attach, ranges->sgt, dir);
-		dma_buf_ranges_free(ranges);
+	const struct dma_buf_ops *ops = attach->dmabuf->ops;
+	struct dma_buf_ranges *ranges;
+	struct sg_table *sgt = NULL;
+	int ret;
+
+	if (ops->map_dma_ranges) {
+		ranges = exporter_map_ranges(attach, dir);
+		if (IS_ERR(ranges))
+			return ranges;
 	} else {
-		attach->dmabuf->ops->unmap_dma_ranges(attach, ranges, dir);
+		sgt = ops->map_dma_buf(attach, dir);
+		if (!sgt)
+			return ERR_PTR(-ENOMEM);
+		if (IS_ERR(sgt))
+			return ERR_CAST(sgt);
+		ranges = ranges_from_sgt(attach->dmabuf, sgt);
+		if (IS_ERR(ranges)) {
+			ops->unmap_dma_buf(attach, sgt, dir);
+			return ranges;
+		}
+	}
+	ret = dma_buf_wait_on_map(attach);
+	if (ret) {
+		if (sgt) {
+			dma_buf_ranges_free(ranges);
+			ops->unmap_dma_buf(attach, sgt, dir);
+		} else {
+			ops->unmap_dma_ranges(attach, ranges, dir);
+		}
+		return ERR_PTR(ret);
+	}
+	return ranges;
+}
+
+/* Release a list from map_ranges(). */
+static void unmap_ranges(struct dma_buf_attachment *attach,
+			 struct dma_buf_ranges *ranges,
+			 enum dma_data_direction dir)
+{
+	const struct dma_buf_ops *ops = attach->dmabuf->ops;
+	struct sg_table *sgt = to_core(ranges)->sgt;
+
+	if (sgt) {
+		dma_buf_ranges_free(ranges);
+		ops->unmap_dma_buf(attach, sgt, dir);
+	} else {
+		ops->unmap_dma_ranges(attach, ranges, dir);
 	}
 }
 
-/*
- * A static attachment's mapping was cached as an sg_table at attach time:
- * serve range requests from it, without mapping again.
+/**
+ * dma_buf_ranges_cache - map ranges to keep from attach to detach
+ * @attach: an attachment of a dma-buf with only range ops, whose importer
+ *	differs from the exporter in dynamic-ness; reservation lock held
+ *
+ * An sg_table importer gets one built from these ranges when it maps.
+ *
+ * Return: 0, or the error of the map.
  */
-static struct dma_buf_ranges *cached_ranges(struct dma_buf_attachment *attach,
-					    enum dma_data_direction dir)
+int dma_buf_ranges_cache(struct dma_buf_attachment *attach)
+{
+	struct dma_buf_ranges *ranges;
+
+	ranges = map_ranges(attach, DMA_BIDIRECTIONAL);
+	if (IS_ERR(ranges))
+		return PTR_ERR(ranges);
+	attach->ranges = ranges;
+	attach->dir = DMA_BIDIRECTIONAL;
+	return 0;
+}
+
+/**
+ * dma_buf_ranges_uncache - release the ranges cached for an attachment
+ * @attach: the attachment being detached, with the reservation lock held
+ *
+ * Called after the cached sg_table, if any, is released: a list built from
+ * that sg_table is only freed here, an exporter's list is unmapped.
+ */
+void dma_buf_ranges_uncache(struct dma_buf_attachment *attach)
+{
+	struct dma_buf_ranges *ranges = (struct dma_buf_ranges *)attach->ranges;
+
+	if (!ranges)
+		return;
+	attach->ranges = NULL;
+	if (to_core(ranges)->sgt)
+		dma_buf_ranges_free(ranges);
+	else
+		attach->dmabuf->ops->unmap_dma_ranges(attach, ranges,
+						      attach->dir);
+}
+
+/* The cached mapping as ranges, built from a cached sg_table on first use. */
+static const struct dma_buf_ranges *
+cached_ranges(struct dma_buf_attachment *attach, enum dma_data_direction dir)
 {
 	struct dma_buf_ranges *ranges;
 
 	if (attach->dir != dir && attach->dir != DMA_BIDIRECTIONAL)
 		return ERR_PTR(-EBUSY);
-	if (attach->ranges)
-		return attach->ranges;
-
-	if (!attach->dmabuf->ops->map_dma_buf) {
-		/* The cached sg_table was built from the exporter's ranges. */
-		attach->ranges = container_of(attach->sgt,
-					      struct dma_buf_ranges_sgt, sgt)->ranges;
-		return attach->ranges;
-	}
-	ranges = ranges_from_sgt(attach->sgt);
-	if (!IS_ERR(ranges))
+	if (!attach->ranges) {
+		ranges = ranges_from_sgt(attach->dmabuf, attach->sgt);
+		if (IS_ERR(ranges))
+			return ranges;
 		attach->ranges = ranges;
-	return ranges;
+	}
+	return attach->ranges;
 }
 
 /**
@@ -247,43 +358,49 @@ static struct dma_buf_ranges *cached_ranges(struct dma_buf_attachment *attach,
  * The range-list counterpart of dma_buf_map_attachment(), with the same
  * rules: the caller holds the reservation lock of @attach->dmabuf; dynamic
  * importers must respect the fences of the reservation object and drop the
- * mapping when &dma_buf_attach_ops.move_notify is called; static
- * attachments get the mapping the core cached at attach time.  It works
- * with every exporter: one without &dma_buf_ops.map_dma_ranges is mapped
- * through its sg_table, whose DMA-contiguous entries are merged.
+ * mapping when &dma_buf_attach_ops.move_notify is called; an attachment
+ * with a cached mapping (see "DMA range lists" above) gets that mapping.
+ * It works with every exporter: one without &dma_buf_ops.map_dma_ranges is
+ * mapped through its sg_table, whose DMA-contiguous entries are merged.
  *
- * Return: the ranges, covering the whole dma-buf in order, to be released
- * with dma_buf_unmap_ranges(); or an ERR_PTR: the exporter's error
- * unchanged (-ENODEV when it has revoked access), -EBUSY when a cached
- * mapping has another direction, -EINVAL when the exporter returned an
- * invalid list, -ENOMEM, or -EINTR.
+ * Return: the ranges, read-only, covering the whole dma-buf in order, to
+ * be released with dma_buf_unmap_ranges(); or an ERR_PTR: the exporter's
+ * error unchanged (-ENODEV when it has revoked access), -EBUSY when a
+ * cached mapping has another direction, -EINVAL when the exporter's list
+ * breaks the rules of &struct dma_buf_range or does not cover the buffer,
+ * -ENOMEM, or -ERESTARTSYS when a signal interrupts a static importer's
+ * wait for the fences.
  */
-struct dma_buf_ranges *dma_buf_map_ranges(struct dma_buf_attachment *attach,
-					  enum dma_data_direction dir)
+const struct dma_buf_ranges *
+dma_buf_map_ranges(struct dma_buf_attachment *attach,
+		   enum dma_data_direction dir)
 {
 	struct dma_buf_ranges *ranges;
-	struct dma_buf *dmabuf;
+	struct sg_table *sgt;
 	int ret;
 
 	might_sleep();
 	if (WARN_ON(!attach || !attach->dmabuf))
 		return ERR_PTR(-EINVAL);
-	dmabuf = attach->dmabuf;
-	dma_resv_assert_held(dmabuf->resv);
+	dma_resv_assert_held(attach->dmabuf->resv);
 
-	if (attach->sgt)
+	if (attach->sgt || attach->ranges)
 		return cached_ranges(attach, dir);
 
-	if (dma_buf_is_dynamic(dmabuf) &&
-	    !IS_ENABLED(CONFIG_DMABUF_MOVE_NOTIFY)) {
-		ret = dmabuf->ops->pin(attach);
-		if (ret)
-			return ERR_PTR(ret);
+	/* The sg_table to cache is the one dma_buf_map_attachment() caches. */
+	if (attach->dmabuf->ops->cache_sgt_mapping) {
+		sgt = dma_buf_map_attachment(attach, dir);
+		if (IS_ERR(sgt))
+			return ERR_CAST(sgt);
+		return cached_ranges(attach, dir);
 	}
-	ranges = __map_ranges(attach, dir);
-	if (IS_ERR(ranges) && dma_buf_is_dynamic(dmabuf) &&
-	    !IS_ENABLED(CONFIG_DMABUF_MOVE_NOTIFY))
-		dmabuf->ops->unpin(attach);
+
+	ret = dma_buf_pin_on_map(attach);
+	if (ret)
+		return ERR_PTR(ret);
+	ranges = map_ranges(attach, dir);
+	if (IS_ERR(ranges))
+		dma_buf_unpin_on_unmap(attach);
 	return ranges;
 }
 EXPORT_SYMBOL_NS_GPL(dma_buf_map_ranges, DMA_BUF);
@@ -294,11 +411,11 @@ EXPORT_SYMBOL_NS_GPL(dma_buf_map_ranges, DMA_BUF);
  * @ranges: the mapping
  * @dir: the direction it was mapped with
  *
- * The caller holds the reservation lock of @attach->dmabuf.  The cached
- * mapping of a static attachment stays until dma_buf_detach().
+ * The caller holds the reservation lock of @attach->dmabuf.  A cached
+ * mapping stays until dma_buf_detach().
  */
 void dma_buf_unmap_ranges(struct dma_buf_attachment *attach,
-			  struct dma_buf_ranges *ranges,
+			  const struct dma_buf_ranges *ranges,
 			  enum dma_data_direction dir)
 {
 	might_sleep();
@@ -308,10 +425,8 @@ void dma_buf_unmap_ranges(struct dma_buf_attachment *attach,
 
 	if (ranges == attach->ranges)
 		return;
-	__unmap_ranges(attach, ranges, dir);
-	if (dma_buf_is_dynamic(attach->dmabuf) &&
-	    !IS_ENABLED(CONFIG_DMABUF_MOVE_NOTIFY))
-		dma_buf_unpin(attach);
+	unmap_ranges(attach, (struct dma_buf_ranges *)ranges, dir);
+	dma_buf_unpin_on_unmap(attach);
 }
 EXPORT_SYMBOL_NS_GPL(dma_buf_unmap_ranges, DMA_BUF);
 
@@ -324,11 +439,11 @@ EXPORT_SYMBOL_NS_GPL(dma_buf_unmap_ranges, DMA_BUF);
  *
  * Return: as dma_buf_map_ranges().
  */
-struct dma_buf_ranges *
+const struct dma_buf_ranges *
 dma_buf_map_ranges_unlocked(struct dma_buf_attachment *attach,
 			    enum dma_data_direction dir)
 {
-	struct dma_buf_ranges *ranges;
+	const struct dma_buf_ranges *ranges;
 
 	might_sleep();
 	if (WARN_ON(!attach || !attach->dmabuf))
@@ -348,7 +463,7 @@ EXPORT_SYMBOL_NS_GPL(dma_buf_map_ranges_unlocked, DMA_BUF);
  * @dir: the direction it was mapped with
  */
 void dma_buf_unmap_ranges_unlocked(struct dma_buf_attachment *attach,
-				   struct dma_buf_ranges *ranges,
+				   const struct dma_buf_ranges *ranges,
 				   enum dma_data_direction dir)
 {
 	might_sleep();
@@ -375,17 +490,18 @@ static u64 seg_len(dma_addr_t addr, u64 len, u64 max, unsigned long boundary)
 }
 
 /*
- * Build a page-less sg_table from a range exporter's ranges: only the DMA
- * side is set, and every entry respects the importing device's maximum
- * segment size (rounded down to whole pages) and segment boundary.
+ * An sg_table for a legacy importer of @ranges: a DMA side only, every
+ * entry within the importing device's maximum segment size (rounded down
+ * to whole pages) and segment boundary.  @owned ranges are unmapped with
+ * the table; otherwise they are the attachment's cache.
  */
 static struct sg_table *sgt_from_ranges(struct dma_buf_attachment *attach,
-					enum dma_data_direction dir)
+					const struct dma_buf_ranges *ranges,
+					bool owned)
 {
 	unsigned long boundary = dma_get_seg_boundary(attach->dev);
 	u64 max = dma_get_max_seg_size(attach->dev);
 	struct dma_buf_ranges_sgt *shim;
-	struct dma_buf_ranges *ranges;
 	struct scatterlist *sg;
 	u64 nents = 0;
 	unsigned int i;
@@ -394,10 +510,6 @@ static struct sg_table *sgt_from_ranges(struct dma_buf_attachment *attach,
 	if (max >= PAGE_SIZE)
 		max = round_down(max, PAGE_SIZE);
 
-	ranges = call_map_ranges(attach, dir);
-	if (IS_ERR(ranges))
-		return ERR_CAST(ranges);
-
 	for (i = 0; i < ranges->nr; i++) {
 		dma_addr_t addr = ranges->ranges[i].addr;
 		u64 left = ranges->ranges[i].len, seg;
@@ -405,17 +517,17 @@ static struct sg_table *sgt_from_ranges(struct dma_buf_attachment *attach,
 		for (; left; addr += seg, left -= seg, nents++)
 			seg = seg_len(addr, left, max, boundary);
 	}
-	ret = -E2BIG;
 	if (nents > INT_MAX)
-		goto err_unmap;
+		return ERR_PTR(-E2BIG);
 
-	ret = -ENOMEM;
 	shim = kzalloc(sizeof(*shim), GFP_KERNEL);
 	if (!shim)
-		goto err_unmap;
+		return ERR_PTR(-ENOMEM);
 	ret = sg_alloc_table(&shim->sgt, nents, GFP_KERNEL);
-	if (ret)
-		goto err_free;
+	if (ret) {
+		kfree(shim);
+		return ERR_PTR(ret);
+	}
 
 	sg = shim->sgt.sgl;
 	for (i = 0; i < ranges->nr; i++) {
@@ -428,14 +540,11 @@ static struct sg_table *sgt_from_ranges(struct dma_buf_attachment *attach,
 			sg_dma_len(sg) = seg;
 		}
 	}
-	shim->ranges = ranges;
+	shim->nents = nents;
+	shim->sgt.orig_nents = 0;
+	if (owned)
+		shim->ranges = (struct dma_buf_ranges *)ranges;
 	return &shim->sgt;
-
-err_free:
-	kfree(shim);
-err_unmap:
-	attach->dmabuf->ops->unmap_dma_ranges(attach, ranges, dir);
-	return ERR_PTR(ret);
 }
 
 /**
@@ -444,16 +553,44 @@ err_unmap:
  * @dir: direction of the DMA transfers
  *
  * Calls &dma_buf_ops.map_dma_buf, or builds the sg_table from
- * &dma_buf_ops.map_dma_ranges for exporters that only have ranges.
+ * &dma_buf_ops.map_dma_ranges for exporters that only have ranges: for
+ * importers that take page-less tables only.
  *
- * Return: the sg_table, NULL, or an ERR_PTR, as &dma_buf_ops.map_dma_buf.
+ * Return: the sg_table, NULL, or an ERR_PTR, as &dma_buf_ops.map_dma_buf;
+ * -EOPNOTSUPP for an importer without &dma_buf_attach_ops.allow_peer2peer.
  */
 struct sg_table *dma_buf_exporter_map_sgt(struct dma_buf_attachment *attach,
 					  enum dma_data_direction dir)
 {
+	struct dma_buf_ranges *ranges;
+	struct sg_table *sgt;
+
 	if (attach->dmabuf->ops->map_dma_buf)
 		return attach->dmabuf->ops->map_dma_buf(attach, dir);
-	return sgt_from_ranges(attach, dir);
+	if (!attach->peer2peer)
+		return ERR_PTR(-EOPNOTSUPP);
+
+	ranges = exporter_map_ranges(attach, dir);
+	if (IS_ERR(ranges))
+		return ERR_CAST(ranges);
+	sgt = sgt_from_ranges(attach, ranges, true);
+	if (IS_ERR(sgt))
+		attach->dmabuf->ops->unmap_dma_ranges(attach, ranges, dir);
+	return sgt;
+}
+
+/**
+ * dma_buf_ranges_cached_sgt - an sg_table of an attachment's cached ranges
+ * @attach: the attachment, with cached ranges and the reservation lock held
+ *
+ * Return: the table, which dma_buf_exporter_unmap_sgt() frees without
+ * unmapping the ranges, or an ERR_PTR as dma_buf_exporter_map_sgt().
+ */
+struct sg_table *dma_buf_ranges_cached_sgt(struct dma_buf_attachment *attach)
+{
+	if (!attach->peer2peer)
+		return ERR_PTR(-EOPNOTSUPP);
+	return sgt_from_ranges(attach, attach->ranges, false);
 }
 
 /**
@@ -473,21 +610,10 @@ void dma_buf_exporter_unmap_sgt(struct dma_buf_attachment *attach,
 		return;
 	}
 	shim = container_of(sgt, struct dma_buf_ranges_sgt, sgt);
-	attach->dmabuf->ops->unmap_dma_ranges(attach, shim->ranges, dir);
+	if (shim->ranges)
+		attach->dmabuf->ops->unmap_dma_ranges(attach, shim->ranges,
+						      dir);
+	shim->sgt.orig_nents = shim->nents;
 	sg_free_table(&shim->sgt);
 	kfree(shim);
-}
-
-/**
- * dma_buf_ranges_detach - drop the ranges cached for a static attachment
- * @attach: the attachment being detached, with the reservation lock held
- *
- * Only a list built from the cached sg_table is the attachment's own; one
- * taken from a range exporter's mapping goes with that sg_table.
- */
-void dma_buf_ranges_detach(struct dma_buf_attachment *attach)
-{
-	if (attach->ranges && attach->ranges->sgt)
-		dma_buf_ranges_free(attach->ranges);
-	attach->ranges = NULL;
 }

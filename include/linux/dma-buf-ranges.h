@@ -14,12 +14,14 @@
 #include <linux/types.h>
 
 struct dma_buf_attachment;
-struct sg_table;
 
 /**
  * struct dma_buf_range - one contiguous span of a mapped dma-buf
  * @addr: DMA address of the span, as seen by the importing device
  * @len: length of the span in bytes; never 0
+ *
+ * @addr and @len are multiples of PAGE_SIZE, as dma_buf_map_attachment()
+ * promises for its entries; the core refuses lists that are not.
  */
 struct dma_buf_range {
 	dma_addr_t addr;
@@ -29,35 +31,36 @@ struct dma_buf_range {
 /**
  * struct dma_buf_ranges - a dma-buf mapped for one attachment
  * @nr: number of entries in @ranges, at least 1
- * @exporter_priv: the exporter's per-mapping data, for its unmap
- * @sgt: the exporter's sg_table when the core built this list from one;
- *	 NULL when the exporter implements the range ops itself
+ * @exporter_priv: the exporter's own data for this mapping, for its
+ *	&dma_buf_ops.unmap_dma_ranges; neither the core nor importers use it
  * @ranges: the spans, in dma-buf offset order
  *
- * Importers read @nr and @ranges only.  The spans cover the whole dma-buf
- * in order.  A range exporter's spans are passed on as it returned them;
- * spans built from an sg_table exporter have DMA-contiguous entries merged.
+ * The spans cover the whole dma-buf in order and do not wrap the DMA
+ * address space.  A range exporter's spans are passed on as it returned
+ * them; spans built from an sg_table exporter have DMA-contiguous entries
+ * merged.  Lists are allocated only by dma_buf_ranges_alloc(), which keeps
+ * the core's own bookkeeping out of sight; importers get them read-only.
  */
 struct dma_buf_ranges {
 	unsigned int nr;
 	void *exporter_priv;
-	struct sg_table *sgt;
 	struct dma_buf_range ranges[] __counted_by(nr);
 };
 
 struct dma_buf_ranges *dma_buf_ranges_alloc(unsigned int nr, gfp_t gfp);
 void dma_buf_ranges_free(struct dma_buf_ranges *ranges);
 
-struct dma_buf_ranges *dma_buf_map_ranges(struct dma_buf_attachment *attach,
-					  enum dma_data_direction dir);
+const struct dma_buf_ranges *
+dma_buf_map_ranges(struct dma_buf_attachment *attach,
+		   enum dma_data_direction dir);
 void dma_buf_unmap_ranges(struct dma_buf_attachment *attach,
-			  struct dma_buf_ranges *ranges,
+			  const struct dma_buf_ranges *ranges,
 			  enum dma_data_direction dir);
-struct dma_buf_ranges *
+const struct dma_buf_ranges *
 dma_buf_map_ranges_unlocked(struct dma_buf_attachment *attach,
 			    enum dma_data_direction dir);
 void dma_buf_unmap_ranges_unlocked(struct dma_buf_attachment *attach,
-				   struct dma_buf_ranges *ranges,
+				   const struct dma_buf_ranges *ranges,
 				   enum dma_data_direction dir);
 
 #endif /* __LINUX_DMA_BUF_RANGES_H */

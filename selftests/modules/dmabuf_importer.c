@@ -60,7 +60,7 @@ struct importer {
 	struct dma_buf *dmabuf;
 	struct dma_buf_attachment *attach;
 	/* The rest under the dma-buf's reservation lock. */
-	struct dma_buf_ranges *ranges;	/* IMP_API_RANGES mapping */
+	const struct dma_buf_ranges *ranges;	/* IMP_API_RANGES mapping */
 	struct sg_table *sgt;		/* IMP_API_SGT mapping */
 	bool pinned;
 	bool invalidated;		/* move_notify seen, unmap pending */
@@ -296,7 +296,7 @@ static int importer_map(struct importer *imp, struct imp_map __user *uarg)
 		imp->pinned = true;
 	}
 	if (arg.api == IMP_API_RANGES) {
-		struct dma_buf_ranges *r;
+		const struct dma_buf_ranges *r;
 
 		r = dma_buf_map_ranges(imp->attach, DMA_BIDIRECTIONAL);
 		if (IS_ERR(r))
@@ -694,7 +694,7 @@ static int bench_umem(struct importer *imp, struct imp_bench *arg, u64 size)
 static int bench_once(struct importer *imp, struct imp_bench *arg, u64 size,
 		      u64 *ns)
 {
-	struct dma_buf_ranges *ranges;
+	const struct dma_buf_ranges *ranges;
 	struct sg_table *sgt;
 	u64 t0, t1, t2;
 	int ret;

@@ -131,7 +131,7 @@ static void vfio_pci_dma_buf_detach(struct dma_buf *dmabuf,
  */
 static int vfio_pci_dma_buf_pin(struct dma_buf_attachment *attach)
 {
-	return dma_buf_attachment_allows_revoke(attach) ? 0 : -EOPNOTSUPP;
+	return dma_buf_attach_revocable(attach) ? 0 : -EOPNOTSUPP;
 }
 
 static void vfio_pci_dma_buf_unpin(struct dma_buf_attachment *attach)
