@@ -20,7 +20,7 @@ elif [ "${KASAN:-1}" = 1 ]; then
 fi
 OBJ=$BUILD/obj$FLAVOR      # kbuild output of the flavour
 INITRAMFS=$BUILD/initramfs$FLAVOR.cpio.gz
-OUT=${OUT:-$ROOT/out}
+OUT=$ROOT/out
 
 # Reproducible, cacheable builds: nothing here changes from one run to the next.
 export KBUILD_BUILD_TIMESTAMP='Fri Nov 20 12:00:00 UTC 2026'
