@@ -820,8 +820,8 @@ static void test_cache_sgt_mapping(struct kunit *test)
 		KUNIT_EXPECT_PTR_EQ(test, sgt, attach->sgt);
 		expect_ranges(test, a, want, 1);
 		/* Another direction is refused, as for the sg_table. */
-		KUNIT_EXPECT_EQ(test, PTR_ERR(dma_buf_map_ranges_unlocked(attach,
-						DMA_FROM_DEVICE)), -EBUSY);
+		b = dma_buf_map_ranges_unlocked(attach, DMA_FROM_DEVICE);
+		KUNIT_EXPECT_EQ(test, PTR_ERR(b), -EBUSY);
 		dma_buf_unmap_ranges_unlocked(attach, a, DMA_TO_DEVICE);
 		dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_TO_DEVICE);
 		KUNIT_EXPECT_EQ(test, imp->exp->sgt_maps, 1);
@@ -879,7 +879,7 @@ static const struct dma_fence_ops mock_fence_ops = {
 
 struct mock_fence {
 	struct dma_fence base;
-	spinlock_t lock;
+	spinlock_t lock;	/* the fence's */
 	struct delayed_work signal;
 };
 
