@@ -9,8 +9,7 @@
 #include <linux/dma-buf.h>
 
 /* dma-buf.c: the map rules both kinds of mapping share. */
-int dma_buf_pin_on_map(struct dma_buf_attachment *attach);
-void dma_buf_unpin_on_unmap(struct dma_buf_attachment *attach);
+bool dma_buf_pin_on_map(struct dma_buf_attachment *attach);
 int dma_buf_wait_on_map(struct dma_buf_attachment *attach);
 
 /* dma-buf-ranges.c: the exporter's ops, whichever kind it has. */

@@ -6,6 +6,7 @@
  */
 #include <kunit/device.h>
 #include <kunit/test.h>
+#include <kunit/test-bug.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-buf-ranges.h>
 #include <linux/dma-fence.h>
@@ -15,9 +16,27 @@
 #include <linux/sizes.h>
 #include <linux/slab.h>
 
+#include "dma-buf-ranges-core.h"
+
 MODULE_IMPORT_NS(DMA_BUF);
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
 
 #define MAX_SPANS 8
+
+/*
+ * A DMA address above 4 GiB.  Where dma_addr_t is 32-bit it is truncated,
+ * and the cases that use one skip (need_64bit()).
+ */
+#define DMA64(addr) ((dma_addr_t)(addr))
+
+/* Addresses and buffers beyond 4 GiB need 64-bit dma_addr_t and size_t. */
+static bool need_64bit(struct kunit *test)
+{
+	if (sizeof(dma_addr_t) >= sizeof(u64) && BITS_PER_LONG == 64)
+		return true;
+	kunit_skip(test, "needs a 64-bit dma_addr_t and size_t");
+	return false;
+}
 
 /*
  * The exporter's state.  It lives until the dma-buf is released, which
@@ -29,7 +48,6 @@ struct mock_exporter {
 	int error;		/* returned by the next map, then cleared */
 	bool revoked;		/* maps fail with -ENODEV */
 	bool bad_empty;		/* the next list or table is empty */
-	bool bad_zero_len;	/* range op returns a zero-length range */
 	int scrambled;		/* tables given back with page links mangled */
 	int live_maps;		/* mappings handed out and not yet returned */
 	int range_maps;		/* calls of the range op */
@@ -53,6 +71,16 @@ struct mock_import {
 	const struct dma_buf_ranges *held;	/* dropped by move_notify */
 };
 
+/* Every exporter op runs with the reservation lock held. */
+static void mock_locked(struct dma_buf_attachment *attach)
+{
+	struct kunit *test = kunit_get_current_test();
+
+	dma_resv_assert_held(attach->dmabuf->resv);
+	if (test)
+		KUNIT_EXPECT_TRUE(test, dma_resv_is_locked(attach->dmabuf->resv));
+}
+
 static struct dma_buf_ranges *mock_map_ranges(struct dma_buf_attachment *attach,
 					      enum dma_data_direction dir)
 {
@@ -60,7 +88,7 @@ static struct dma_buf_ranges *mock_map_ranges(struct dma_buf_attachment *attach,
 	struct dma_buf_ranges *ranges;
 	int error = exp->error;
 
-	dma_resv_assert_held(attach->dmabuf->resv);
+	mock_locked(attach);
 	exp->range_maps++;
 	exp->error = 0;
 	if (error)
@@ -72,8 +100,6 @@ static struct dma_buf_ranges *mock_map_ranges(struct dma_buf_attachment *attach,
 	if (!ranges)
 		return ERR_PTR(-ENOMEM);
 	memcpy(ranges->ranges, exp->spans, exp->nr_spans * sizeof(exp->spans[0]));
-	if (exp->bad_zero_len)
-		ranges->ranges[0].len = 0;
 	if (exp->bad_empty)
 		ranges->nr = 0;
 	ranges->exporter_priv = exp;
@@ -87,7 +113,7 @@ static void mock_unmap_ranges(struct dma_buf_attachment *attach,
 {
 	struct mock_exporter *exp = attach->dmabuf->priv;
 
-	dma_resv_assert_held(attach->dmabuf->resv);
+	mock_locked(attach);
 	WARN_ON(ranges->exporter_priv != exp);
 	exp->live_maps--;
 	dma_buf_ranges_free(ranges);
@@ -103,7 +129,7 @@ static struct sg_table *mock_map_sgt(struct dma_buf_attachment *attach,
 	unsigned int i;
 	int error = exp->error;
 
-	dma_resv_assert_held(attach->dmabuf->resv);
+	mock_locked(attach);
 	exp->sgt_maps++;
 	exp->error = 0;
 	if (error)
@@ -134,7 +160,7 @@ static void mock_unmap_sgt(struct dma_buf_attachment *attach,
 	struct scatterlist *sg;
 	int i;
 
-	dma_resv_assert_held(attach->dmabuf->resv);
+	mock_locked(attach);
 	/* The table must come back as the exporter made it: no page. */
 	for_each_sgtable_sg(sgt, sg, i)
 		if (sg->page_link & ~0xffUL)
@@ -148,7 +174,7 @@ static int mock_pin(struct dma_buf_attachment *attach)
 {
 	struct mock_exporter *exp = attach->dmabuf->priv;
 
-	dma_resv_assert_held(attach->dmabuf->resv);
+	mock_locked(attach);
 	exp->pins++;
 	return 0;
 }
@@ -157,7 +183,7 @@ static void mock_unpin(struct dma_buf_attachment *attach)
 {
 	struct mock_exporter *exp = attach->dmabuf->priv;
 
-	dma_resv_assert_held(attach->dmabuf->resv);
+	mock_locked(attach);
 	exp->pins--;
 }
 
@@ -253,6 +279,7 @@ static struct mock_import *mock_setup(struct kunit *test,
 	struct mock_import *imp;
 	struct mock_exporter *exp;
 	unsigned int i;
+	u64 total = 0;
 
 	imp = kunit_kzalloc(test, sizeof(*imp), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, imp);
@@ -270,7 +297,12 @@ static struct mock_import *mock_setup(struct kunit *test,
 	info.ops = ops;
 	info.priv = exp;
 	for (i = 0; i < nr; i++)
-		info.size += spans[i].len;
+		total += spans[i].len;
+	info.size = total;
+	if (info.size != total) {
+		kfree(exp);
+		KUNIT_FAIL_AND_ABORT(test, "%llu bytes do not fit size_t", total);
+	}
 	imp->dmabuf = dma_buf_export(&info);
 	if (IS_ERR(imp->dmabuf))
 		kfree(exp);
@@ -358,8 +390,8 @@ static void test_one_range(struct kunit *test)
 static void test_many_ranges(struct kunit *test)
 {
 	static const struct dma_buf_range spans[] = {
-		{ 0x100000000ull, SZ_4K }, { 0x7000, SZ_64K },
-		{ 0x200000000ull, SZ_1M }, { 0x200100000ull, SZ_4K },
+		{ 0x80000000, SZ_4K }, { 0x7000, SZ_64K },
+		{ 0x40000000, SZ_1M }, { 0x40100000, SZ_4K },
 		{ 0xfff00000, SZ_1M },
 	};
 	struct mock_import *imp = mock_setup(test, &ranges_only_ops, spans,
@@ -374,10 +406,15 @@ static void test_many_ranges(struct kunit *test)
 static void test_range_over_4g(struct kunit *test)
 {
 	static const struct dma_buf_range span[] = {
-		{ 0x4000000000ull, 5ull * SZ_1G }
+		{ DMA64(0x4000000000ull), 5ull * SZ_1G }
 	};
-	struct mock_import *imp = mock_setup(test, &ranges_only_ops, span, 1);
-	struct dma_buf_attachment *attach = attach_dynamic(imp);
+	struct mock_import *imp;
+	struct dma_buf_attachment *attach;
+
+	if (!need_64bit(test))
+		return;
+	imp = mock_setup(test, &ranges_only_ops, span, 1);
+	attach = attach_dynamic(imp);
 
 	map_ranges_and_check(imp, attach, span, 1);
 	detach(imp, attach);
@@ -460,14 +497,54 @@ static void test_sgt_split_large(struct kunit *test)
 {
 	/* A 4 GiB - 1 limit must give page-aligned entries below 4 GiB. */
 	static const struct dma_buf_range span[] = {
-		{ 0x1000000000ull, 9ull * SZ_1G }
+		{ DMA64(0x1000000000ull), 9ull * SZ_1G }
 	};
-	struct mock_import *imp = mock_setup(test, &ranges_only_ops, span, 1);
+	struct mock_import *imp;
 	struct dma_buf_attachment *attach;
 
+	if (!need_64bit(test))
+		return;
+	imp = mock_setup(test, &ranges_only_ops, span, 1);
 	set_seg_limits(imp, UINT_MAX, ULONG_MAX);
 	attach = attach_dynamic(imp);
 	map_sgt_and_check(imp, attach, 3, UINT_MAX, ULONG_MAX);
+	detach(imp, attach);
+}
+
+/*
+ * Several ranges, each split: every entry is where the one walk that
+ * counts and fills the table says it is.
+ */
+static void test_sgt_of_many_ranges(struct kunit *test)
+{
+	static const struct dma_buf_range spans[] = {
+		{ 0x10000, SZ_128K }, { 0x90000, 3 * SZ_64K }, { 0x7000, SZ_4K },
+	};
+	static const struct dma_buf_range want[] = {
+		{ 0x10000, SZ_64K }, { 0x20000, SZ_64K },
+		{ 0x90000, SZ_64K }, { 0xa0000, SZ_64K }, { 0xb0000, SZ_64K },
+		{ 0x7000, SZ_4K },
+	};
+	struct mock_import *imp = mock_setup(test, &ranges_only_ops, spans,
+					     ARRAY_SIZE(spans));
+	struct dma_buf_attachment *attach = attach_dynamic(imp);
+	struct scatterlist *sg;
+	struct sg_table *sgt;
+	int i;
+
+	/* No dma_parms: dma_get_max_seg_size() is 64 KiB. */
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
+	KUNIT_EXPECT_EQ(test, sgt->nents, ARRAY_SIZE(want));
+	for_each_sgtable_dma_sg(sgt, sg, i) {
+		if (i >= ARRAY_SIZE(want))
+			break;
+		KUNIT_EXPECT_EQ_MSG(test, sg_dma_address(sg), want[i].addr,
+				    "entry %d", i);
+		KUNIT_EXPECT_EQ_MSG(test, sg_dma_len(sg), want[i].len,
+				    "entry %d", i);
+	}
+	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
 	detach(imp, attach);
 }
 
@@ -524,23 +601,40 @@ static void test_coalesce_sgt_entries(struct kunit *test)
 static void test_coalesce_sgt_across_4g(struct kunit *test)
 {
 	static const struct dma_buf_range entries[] = {
-		{ 0x100000000ull - SZ_64K, SZ_64K }, { 0x100000000ull, SZ_64K },
-		{ 0x800000000ull, SZ_2G }, { 0x880000000ull, SZ_2G },
-		{ 0x900000000ull, SZ_2G },
+		{ 0xffff0000, SZ_64K }, { DMA64(0x100000000ull), SZ_64K },
+		{ DMA64(0x800000000ull), SZ_2G },
+		{ DMA64(0x880000000ull), SZ_2G },
+		{ DMA64(0x900000000ull), SZ_2G },
 	};
 	static const struct dma_buf_range want[] = {
-		{ 0x100000000ull - SZ_64K, SZ_128K },
-		{ 0x800000000ull, 3ull * SZ_2G },
+		{ 0xffff0000, SZ_128K },
+		{ DMA64(0x800000000ull), 3ull * SZ_2G },
+	};
+	struct mock_import *imp;
+	struct dma_buf_attachment *attach;
+
+	if (!need_64bit(test))
+		return;
+	imp = mock_setup(test, &sgt_only_ops, entries, ARRAY_SIZE(entries));
+	attach = attach_dynamic(imp);
+	map_ranges_and_check(imp, attach, want, ARRAY_SIZE(want));
+	detach(imp, attach);
+}
+
+/*
+ * An entry that ends at the top of a 32-bit DMA address space does not
+ * run on into one at 0: the merge adds in 64 bits, on every dma_addr_t.
+ */
+static void test_no_merge_across_dma_wrap(struct kunit *test)
+{
+	static const struct dma_buf_range entries[] = {
+		{ 0xffff0000, SZ_64K }, { 0, SZ_64K },
 	};
 	struct mock_import *imp = mock_setup(test, &sgt_only_ops, entries,
 					     ARRAY_SIZE(entries));
 	struct dma_buf_attachment *attach = attach_dynamic(imp);
 
-	if (sizeof(dma_addr_t) < 8) {
-		detach(imp, attach);
-		kunit_skip(test, "needs a 64-bit dma_addr_t");
-	}
-	map_ranges_and_check(imp, attach, want, ARRAY_SIZE(want));
+	map_ranges_and_check(imp, attach, entries, ARRAY_SIZE(entries));
 	detach(imp, attach);
 }
 
@@ -575,22 +669,31 @@ static void test_both_ops_use_native(struct kunit *test)
 	detach(imp, attach);
 }
 
-/* Map a list the exporter breaks with @span; the core must refuse it. */
+/*
+ * Map a list the exporter breaks with @a and @b in place of its two spans;
+ * the core must refuse it.  Each list below breaks one rule only.
+ */
 static void expect_list_refused(struct mock_import *imp,
 				struct dma_buf_attachment *attach,
-				struct dma_buf_range span, const char *why)
+				struct dma_buf_range a, struct dma_buf_range b,
+				const char *why)
 {
+	struct mock_exporter *exp = imp->exp;
+	struct dma_buf_range saved[2] = { exp->spans[0], exp->spans[1] };
 	const struct dma_buf_ranges *ranges;
-	struct dma_buf_range saved = imp->exp->spans[0];
 
-	imp->exp->spans[0] = span;
+	exp->spans[0] = a;
+	exp->spans[1] = b;
 	ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
 	KUNIT_EXPECT_EQ_MSG(imp->test, PTR_ERR(ranges), -EINVAL, "%s", why);
 	if (!IS_ERR(ranges))
 		dma_buf_unmap_ranges_unlocked(attach, ranges,
 					      DMA_BIDIRECTIONAL);
-	imp->exp->spans[0] = saved;
+	exp->spans[0] = saved[0];
+	exp->spans[1] = saved[1];
 }
+
+#define SPAN(a, l) ((struct dma_buf_range){ DMA64(a), (l) })
 
 static void test_invalid_lists_rejected(struct kunit *test)
 {
@@ -602,6 +705,7 @@ static void test_invalid_lists_rejected(struct kunit *test)
 	struct dma_buf_attachment *attach = attach_dynamic(imp);
 	const struct dma_buf_ranges *ranges;
 	struct sg_table *sgt;
+	int maps = 8;
 
 	imp->exp->bad_empty = true;
 	ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
@@ -611,31 +715,54 @@ static void test_invalid_lists_rejected(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, PTR_ERR(sgt), -EINVAL);
 	imp->exp->bad_empty = false;
 
-	imp->exp->bad_zero_len = true;
-	ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
-	KUNIT_EXPECT_EQ(test, PTR_ERR(ranges), -EINVAL);
-	imp->exp->bad_zero_len = false;
-
-	expect_list_refused(imp, attach, (struct dma_buf_range){ 0x10000, SZ_4K },
-			    "shorter than the buffer");
-	expect_list_refused(imp, attach, (struct dma_buf_range){ 0x10000, SZ_1M },
-			    "longer than the buffer");
-	expect_list_refused(imp, attach,
-			    (struct dma_buf_range){ 0x10000, -(u64)SZ_64K },
-			    "lengths overflow 64 bits with the second range");
-	expect_list_refused(imp, attach,
-			    (struct dma_buf_range){ last_page, SZ_64K },
+	/* The buffer is 128 KiB. */
+	expect_list_refused(imp, attach, SPAN(0x10000, SZ_4K),
+			    SPAN(0x40000, SZ_64K), "shorter than the buffer");
+	expect_list_refused(imp, attach, SPAN(0x10000, SZ_1M),
+			    SPAN(0x40000, SZ_64K), "longer than the buffer");
+	expect_list_refused(imp, attach, SPAN(0x10000, SZ_128K),
+			    SPAN(0x40000, 0), "a zero-length range");
+	expect_list_refused(imp, attach, SPAN(0x10200, SZ_64K),
+			    SPAN(0x40000, SZ_64K), "address not page aligned");
+	expect_list_refused(imp, attach, SPAN(0x10000, SZ_64K + SZ_2K),
+			    SPAN(0x40000, SZ_64K - SZ_2K),
+			    "lengths not page aligned");
+	expect_list_refused(imp, attach, SPAN(last_page, SZ_64K),
+			    SPAN(0x40000, SZ_64K),
 			    "wraps the DMA address space");
-	expect_list_refused(imp, attach,
-			    (struct dma_buf_range){ 0x10200, SZ_64K },
-			    "address not page aligned");
-	expect_list_refused(imp, attach,
-			    (struct dma_buf_range){ 0x10000, SZ_64K - 512 },
-			    "length not page aligned");
+	/* Where dma_addr_t is 32-bit, the wrap check refuses these first. */
+	if (sizeof(dma_addr_t) >= sizeof(u64)) {
+		expect_list_refused(imp, attach, SPAN(0, (1ull << 63) + SZ_64K),
+				    SPAN(0, (1ull << 63) + SZ_64K),
+				    "lengths add up to the size modulo 2^64");
+		maps++;
+	}
 
 	/* Every refused list went back to the exporter. */
-	KUNIT_EXPECT_EQ(test, imp->exp->range_maps, 9);
+	KUNIT_EXPECT_EQ(test, imp->exp->range_maps, maps);
 	detach(imp, attach);
+}
+
+/* dma_buf_export() takes whole pairs of ops and caches only sg_tables. */
+static void test_export_needs_paired_ops(struct kunit *test)
+{
+	struct dma_buf_ops ops = {};
+
+	KUNIT_EXPECT_FALSE(test, dma_buf_ops_valid_map(&ops));
+	ops.map_dma_buf = mock_map_sgt;
+	KUNIT_EXPECT_FALSE(test, dma_buf_ops_valid_map(&ops));
+	ops.unmap_dma_buf = mock_unmap_sgt;
+	KUNIT_EXPECT_TRUE(test, dma_buf_ops_valid_map(&ops));
+	ops.map_dma_ranges = mock_map_ranges;
+	KUNIT_EXPECT_FALSE(test, dma_buf_ops_valid_map(&ops));
+	ops.unmap_dma_ranges = mock_unmap_ranges;
+	KUNIT_EXPECT_TRUE(test, dma_buf_ops_valid_map(&ops));
+	ops.map_dma_buf = NULL;
+	KUNIT_EXPECT_FALSE(test, dma_buf_ops_valid_map(&ops));
+	ops.unmap_dma_buf = NULL;
+	KUNIT_EXPECT_TRUE(test, dma_buf_ops_valid_map(&ops));
+	ops.cache_sgt_mapping = true;
+	KUNIT_EXPECT_FALSE(test, dma_buf_ops_valid_map(&ops));
 }
 
 static void test_exporter_error_propagated(struct kunit *test)
@@ -766,7 +893,11 @@ static void test_cached_mapping(struct kunit *test)
 		dma_buf_unmap_ranges_unlocked(attach, b, DMA_TO_DEVICE);
 		dma_buf_unmap_ranges_unlocked(attach, a, DMA_BIDIRECTIONAL);
 
-		/* An sg_table importer (P2P here) is served from it too. */
+		/*
+		 * An sg_table importer is served from it too.  A static
+		 * importer cannot be a P2P one; the test pretends, to reach
+		 * the cached ranges of a dynamic range exporter.
+		 */
 		if (dynamic_exporter)
 			attach->peer2peer = true;
 		sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
@@ -963,12 +1094,15 @@ static struct kunit_case dma_buf_ranges_cases[] = {
 	KUNIT_CASE(test_sgt_split_default_max_seg),
 	KUNIT_CASE(test_sgt_split_boundary),
 	KUNIT_CASE(test_sgt_split_large),
+	KUNIT_CASE(test_sgt_of_many_ranges),
 	KUNIT_CASE(test_sgt_debug_mangling),
 	KUNIT_CASE(test_coalesce_sgt_entries),
 	KUNIT_CASE(test_coalesce_sgt_across_4g),
+	KUNIT_CASE(test_no_merge_across_dma_wrap),
 	KUNIT_CASE(test_empty_sgt_rejected),
 	KUNIT_CASE(test_both_ops_use_native),
 	KUNIT_CASE(test_invalid_lists_rejected),
+	KUNIT_CASE(test_export_needs_paired_ops),
 	KUNIT_CASE(test_exporter_error_propagated),
 	KUNIT_CASE(test_revoked_gives_enodev),
 	KUNIT_CASE(test_pinned_dynamic_importer),

@@ -8,6 +8,7 @@
 #include <linux/dma-buf-ranges.h>
 #include <linux/dma-mapping.h>
 #include <linux/dma-resv.h>
+#include <kunit/visibility.h>
 #include <linux/overflow.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
@@ -15,13 +16,13 @@
 #include "dma-buf-ranges-core.h"
 
 /*
- * Every list lives in one of these, so that the core can keep what it
- * needs to release the list where neither importer nor exporter can
- * change it.
+ * Every list is allocated in one of these.  For a list the core builds
+ * from an sg_table, it keeps the table where neither importer nor
+ * exporter can change it; whose list it is follows from the exporter's
+ * ops (see is_exporters()), never from the list itself.
  */
 struct dma_buf_ranges_core {
-	/* The sg_table the core built this list from; NULL for an exporter's */
-	struct sg_table *sgt;
+	struct sg_table *sgt;	/* the exporter's table it was built from */
 	struct dma_buf_ranges pub;	/* last: ends in the flexible array */
 };
 
@@ -29,6 +30,18 @@ static struct dma_buf_ranges_core *to_core(const struct dma_buf_ranges *ranges)
 {
 	return container_of((struct dma_buf_ranges *)ranges,
 			    struct dma_buf_ranges_core, pub);
+}
+
+/*
+ * A fresh mapping is the exporter's own list when it has range ops; a
+ * cached one when it has no sg_table ops (else the core built it from the
+ * cached sg_table).
+ */
+static bool is_exporters(struct dma_buf_attachment *attach, bool cached)
+{
+	const struct dma_buf_ops *ops = attach->dmabuf->ops;
+
+	return cached ? !ops->map_dma_buf : !!ops->map_dma_ranges;
 }
 
 /*
@@ -92,7 +105,8 @@ struct dma_buf_ranges_sgt {
  * list the core is given must come from here.
  *
  * Return: the list with @nr zeroed ranges, or NULL if @nr is 0 or memory
- * is short.  The list takes 16 bytes per range plus a fixed header.
+ * is short.  The list takes 16 bytes per range (12 where dma_addr_t is
+ * 32-bit) plus a fixed header.
  */
 struct dma_buf_ranges *dma_buf_ranges_alloc(unsigned int nr, gfp_t gfp)
 {
@@ -133,6 +147,7 @@ bool dma_buf_ops_valid_map(const struct dma_buf_ops *ops)
 		return false;
 	return sgt || ranges;
 }
+EXPORT_SYMBOL_IF_KUNIT(dma_buf_ops_valid_map);
 
 /*
  * Every list, the exporter's or one built from an sg_table, is checked
@@ -182,10 +197,17 @@ exporter_map_ranges(struct dma_buf_attachment *attach,
 	return ranges;
 }
 
+/* Does @r run on into @next?  Never across the top of the address space. */
+static bool continues(const struct dma_buf_range *r, dma_addr_t next)
+{
+	u64 end;
+
+	return !check_add_overflow((u64)r->addr, r->len, &end) && end == next;
+}
+
 /*
  * The DMA side of @sgt with DMA-contiguous entries merged, written to @out
- * if it is not NULL.  Both passes use this one rule; the sum is taken in
- * 64 bits, so a 32-bit dma_addr_t cannot wrap it into a false match.
+ * if it is not NULL: the counting and the filling pass are this one walk.
  */
 static unsigned int merge_sgt(struct sg_table *sgt, struct dma_buf_range *out)
 {
@@ -195,7 +217,7 @@ static unsigned int merge_sgt(struct sg_table *sgt, struct dma_buf_range *out)
 	int i;
 
 	for_each_sgtable_dma_sg(sgt, sg, i) {
-		if (nr && (u64)cur.addr + cur.len == sg_dma_address(sg)) {
+		if (nr && continues(&cur, sg_dma_address(sg))) {
 			cur.len += sg_dma_len(sg);
 			continue;
 		}
@@ -281,14 +303,15 @@ static void unmap_ranges(struct dma_buf_attachment *attach,
 			 enum dma_data_direction dir)
 {
 	const struct dma_buf_ops *ops = attach->dmabuf->ops;
-	struct sg_table *sgt = to_core(ranges)->sgt;
+	struct sg_table *sgt;
 
-	if (sgt) {
-		dma_buf_ranges_free(ranges);
-		ops->unmap_dma_buf(attach, sgt, dir);
-	} else {
+	if (is_exporters(attach, false)) {
 		ops->unmap_dma_ranges(attach, ranges, dir);
+		return;
 	}
+	sgt = to_core(ranges)->sgt;
+	dma_buf_ranges_free(ranges);
+	ops->unmap_dma_buf(attach, sgt, dir);
 }
 
 /**
@@ -326,18 +349,18 @@ void dma_buf_ranges_uncache(struct dma_buf_attachment *attach)
 	if (!ranges)
 		return;
 	attach->ranges = NULL;
-	if (to_core(ranges)->sgt)
-		dma_buf_ranges_free(ranges);
-	else
+	if (is_exporters(attach, true))
 		attach->dmabuf->ops->unmap_dma_ranges(attach, ranges,
 						      attach->dir);
+	else
+		dma_buf_ranges_free(ranges);
 }
 
 /* The cached mapping as ranges, built from a cached sg_table on first use. */
 static const struct dma_buf_ranges *
 cached_ranges(struct dma_buf_attachment *attach, enum dma_data_direction dir)
 {
-	struct dma_buf_ranges *ranges;
+	const struct dma_buf_ranges *ranges;
 
 	if (attach->dir != dir && attach->dir != DMA_BIDIRECTIONAL)
 		return ERR_PTR(-EBUSY);
@@ -395,12 +418,14 @@ dma_buf_map_ranges(struct dma_buf_attachment *attach,
 		return cached_ranges(attach, dir);
 	}
 
-	ret = dma_buf_pin_on_map(attach);
-	if (ret)
-		return ERR_PTR(ret);
+	if (dma_buf_pin_on_map(attach)) {
+		ret = attach->dmabuf->ops->pin(attach);
+		if (ret)
+			return ERR_PTR(ret);
+	}
 	ranges = map_ranges(attach, dir);
-	if (IS_ERR(ranges))
-		dma_buf_unpin_on_unmap(attach);
+	if (IS_ERR(ranges) && dma_buf_pin_on_map(attach))
+		attach->dmabuf->ops->unpin(attach);
 	return ranges;
 }
 EXPORT_SYMBOL_NS_GPL(dma_buf_map_ranges, DMA_BUF);
@@ -426,7 +451,8 @@ void dma_buf_unmap_ranges(struct dma_buf_attachment *attach,
 	if (ranges == attach->ranges)
 		return;
 	unmap_ranges(attach, (struct dma_buf_ranges *)ranges, dir);
-	dma_buf_unpin_on_unmap(attach);
+	if (dma_buf_pin_on_map(attach))
+		attach->dmabuf->ops->unpin(attach);
 }
 EXPORT_SYMBOL_NS_GPL(dma_buf_unmap_ranges, DMA_BUF);
 
@@ -478,68 +504,76 @@ EXPORT_SYMBOL_NS_GPL(dma_buf_unmap_ranges_unlocked, DMA_BUF);
 
 /*
  * Length of the sg_table entry that starts at @addr: at most @max, not
- * crossing the @boundary mask, at most @len.
+ * crossing the @boundary mask, at most @len.  The mask is a DMA address
+ * mask even where unsigned long is narrower than dma_addr_t.
  */
-static u64 seg_len(dma_addr_t addr, u64 len, u64 max, unsigned long boundary)
+static u64 seg_len(dma_addr_t addr, u64 len, u64 max, u64 boundary)
 {
 	u64 seg = min(len, max);
 
-	if (boundary != ULONG_MAX)
-		seg = min_t(u64, seg, boundary - (addr & boundary) + 1);
+	if (boundary != U64_MAX)
+		seg = min(seg, boundary - (addr & boundary) + 1);
 	return seg;
 }
 
 /*
- * An sg_table for a legacy importer of @ranges: a DMA side only, every
- * entry within the importing device's maximum segment size (rounded down
- * to whole pages) and segment boundary.  @owned ranges are unmapped with
- * the table; otherwise they are the attachment's cache.
+ * The entries of an sg_table of @ranges for @attach's device, written from
+ * @sg on if it is not NULL: the counting and the filling pass are this one
+ * walk.  Every entry is within the device's maximum segment size (rounded
+ * down to whole pages) and segment boundary.
+ */
+static u64 split_ranges(struct dma_buf_attachment *attach,
+			const struct dma_buf_ranges *ranges,
+			struct scatterlist *sg)
+{
+	u64 boundary = dma_get_seg_boundary(attach->dev);
+	u64 max = dma_get_max_seg_size(attach->dev);
+	u64 nents = 0;
+	unsigned int i;
+
+	if (max >= PAGE_SIZE)
+		max = round_down(max, PAGE_SIZE);
+	for (i = 0; i < ranges->nr; i++) {
+		dma_addr_t addr = ranges->ranges[i].addr;
+		u64 left = ranges->ranges[i].len, seg;
+
+		for (; left; addr += seg, left -= seg, nents++) {
+			seg = seg_len(addr, left, max, boundary);
+			if (sg) {
+				sg_dma_address(sg) = addr;
+				sg_dma_len(sg) = seg;
+				sg = sg_next(sg);
+			}
+		}
+	}
+	return nents;
+}
+
+/*
+ * An sg_table for a legacy importer of @ranges, with a DMA side only.
+ * @owned ranges are unmapped with the table; otherwise they are the
+ * attachment's cache.
  */
 static struct sg_table *sgt_from_ranges(struct dma_buf_attachment *attach,
 					const struct dma_buf_ranges *ranges,
 					bool owned)
 {
-	unsigned long boundary = dma_get_seg_boundary(attach->dev);
-	u64 max = dma_get_max_seg_size(attach->dev);
 	struct dma_buf_ranges_sgt *shim;
-	struct scatterlist *sg;
-	u64 nents = 0;
-	unsigned int i;
+	u64 nents = split_ranges(attach, ranges, NULL);
 	int ret;
 
-	if (max >= PAGE_SIZE)
-		max = round_down(max, PAGE_SIZE);
-
-	for (i = 0; i < ranges->nr; i++) {
-		dma_addr_t addr = ranges->ranges[i].addr;
-		u64 left = ranges->ranges[i].len, seg;
-
-		for (; left; addr += seg, left -= seg, nents++)
-			seg = seg_len(addr, left, max, boundary);
-	}
 	if (nents > INT_MAX)
 		return ERR_PTR(-E2BIG);
-
 	shim = kzalloc(sizeof(*shim), GFP_KERNEL);
 	if (!shim)
 		return ERR_PTR(-ENOMEM);
-	ret = sg_alloc_table(&shim->sgt, nents, GFP_KERNEL);
+	/* Tens of MiB for a large BAR at a small segment size: may fail. */
+	ret = sg_alloc_table(&shim->sgt, nents, GFP_KERNEL | __GFP_NOWARN);
 	if (ret) {
 		kfree(shim);
 		return ERR_PTR(ret);
 	}
-
-	sg = shim->sgt.sgl;
-	for (i = 0; i < ranges->nr; i++) {
-		dma_addr_t addr = ranges->ranges[i].addr;
-		u64 left = ranges->ranges[i].len, seg;
-
-		for (; left; addr += seg, left -= seg, sg = sg_next(sg)) {
-			seg = seg_len(addr, left, max, boundary);
-			sg_dma_address(sg) = addr;
-			sg_dma_len(sg) = seg;
-		}
-	}
+	split_ranges(attach, ranges, shim->sgt.sgl);
 	shim->nents = nents;
 	shim->sgt.orig_nents = 0;
 	if (owned)

@@ -636,11 +636,12 @@ static u64 kv_bytes(const void *p, size_t size)
  * Bytes of an sg_table and its scatterlist arrays, as sg_alloc_table()
  * allocates them: chunks of SG_MAX_SINGLE_ALLOC entries, a page each, the
  * last entry of a full chunk chaining to the next; a short last chunk
- * comes from kmalloc.
+ * comes from kmalloc.  A table with a DMA side only (from a range
+ * exporter) has orig_nents 0 and was allocated for its nents.
  */
 static u64 sgt_bytes(const struct sg_table *sgt)
 {
-	unsigned int left = sgt->orig_nents;
+	unsigned int left = max(sgt->orig_nents, sgt->nents);
 	u64 bytes = sizeof(*sgt);
 
 	while (left) {
@@ -720,7 +721,7 @@ static int bench_once(struct importer *imp, struct imp_bench *arg, u64 size,
 		t1 = ktime_get_ns();
 		if (IS_ERR(sgt))
 			return PTR_ERR(sgt);
-		arg->entries = sgt->orig_nents;
+		arg->entries = sgt->nents;
 		arg->bytes = sgt_bytes(sgt);
 		t2 = ktime_get_ns();
 		dma_buf_unmap_attachment_unlocked(imp->attach, sgt,
