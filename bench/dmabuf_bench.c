@@ -16,6 +16,10 @@
  *   umem     RDMA MR import of the vfio dma-buf: get, map, block walk,
  *            release, for a driver with 4K|2M|1G pages
  *   umem4k   the same for a driver with PAGE_SIZE pages only
+ *   attach   a dynamic importer attaching to a static exporter of the
+ *            same slice with range ops only (p2p_page_exporter.ko): what
+ *            the attachment caches (6.12's core built the sg_table that
+ *            sgt64k measures)
  *
  * The importer module times each repetition in the kernel.  One line per
  * (method, size) on stdout, tab separated, for scripts/bench:
@@ -26,7 +30,8 @@
  *
  * With -c it also checks what must hold whatever the timings (one range
  * per slice, one entry per 64 KiB or page, blocks of 2 MiB or more, memmap
- * of 64 bytes per page) and exits 1 if anything does not.
+ * of 64 bytes per page, one cached range per attach) and exits 1 if
+ * anything does not.
  */
 #include <getopt.h>
 #include <time.h>
@@ -160,7 +165,8 @@ static void expect(const char *method, uint64_t size, uint64_t got,
 static void run(const char *method, int dmabuf, uint64_t size,
 		struct imp_bench b, struct result *r)
 {
-	int imp = open_importer(), map = b.op != IMP_BENCH_UMEM, ret;
+	int imp = open_importer(), ret;
+	int map = b.op == IMP_BENCH_RANGES || b.op == IMP_BENCH_SGT;
 
 	if (imp < 0 || (map && imp_attach(imp, dmabuf, IMP_DYNAMIC | IMP_P2P |
 					  IMP_REVOCABLE)))
@@ -183,6 +189,7 @@ static void run(const char *method, int dmabuf, uint64_t size,
 #define SGT(seg)	((struct imp_bench){ .op = IMP_BENCH_SGT, .max_seg = (seg) })
 #define UMEM(pgsz)	((struct imp_bench){ .op = IMP_BENCH_UMEM, \
 					     .pgsz_bitmap = (pgsz) })
+#define ATTACH		((struct imp_bench){ .op = IMP_BENCH_ATTACH })
 
 /*
  * [4 KiB, size): the IOVA is size-aligned but the BAR address is not, so
@@ -321,6 +328,17 @@ static void pages_method(const char *bdf, const uint64_t *sizes, int n)
 		close(e.fd);
 		prev_size = sizes[i];
 		prev_ns = now_ns() - start;
+	}
+	for (i = 0; i < n; i++) {
+		struct ppe_export e = { .size = sizes[i],
+					.flags = PPE_STATIC_RANGES };
+
+		if (ioctl(ppe, PPE_EXPORT, &e))
+			die("PPE_EXPORT of static ranges of %llu bytes",
+			    (unsigned long long)e.size);
+		run("attach", e.fd, e.size, ATTACH, &r);
+		expect("attach", e.size, r.entries, 1, "cached entries");
+		close(e.fd);
 	}
 	close(ppe);
 	if (bind_driver(bdf, ""))

@@ -21,6 +21,7 @@ METHODS = [
     ("pages", "struct pages"),
     ("umem", "MR, 4K|2M|1G"),
     ("umem4k", "MR, 4K only"),
+    ("attach", "attach to a static range exporter"),
 ]
 LABEL = dict(METHODS)
 
@@ -150,6 +151,20 @@ def topo_tables(topo, rows, setup, info):
         out.append("| %s | %s | %s | %s | %s | %s |" % (
             size_name(s), timing(u), u["entries"] if u else "-", timing(k),
             k["entries"] if k else "-", ratio(k and k["median"], u and u["median"])))
+
+    if any(k[0] == "attach" for k in rows):
+        out += ["", "A dynamic importer attaching to a static exporter of the slice with range ops "
+                "only: what the attachment caches, against the sg_table (64 KiB entries) that "
+                "6.12's core built at attach for it (the sg shim's map above):", "",
+                "| slice | attach + detach | cached now (entries) | 6.12's cached sg_table (entries) | ratio |",
+                "|---|---|---|---|---|"]
+        for s in sizes:
+            t, a = get("attach", s), get("sgt64k", s)
+            out.append("| %s | %s | %s | %s | %s |" % (
+                size_name(s), timing(t),
+                "%s (%d)" % (bytes_name(t["bytes"]), t["entries"]) if t else "-",
+                "%s (%d)" % (bytes_name(a["bytes"]), a["entries"]) if a else "-",
+                ratio(a and a["bytes"], t and t["bytes"])))
 
     if setup:
         out += ["", "Struct pages, once per BAR part (cumulative over the sizes above):", "",

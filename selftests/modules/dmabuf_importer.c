@@ -344,7 +344,7 @@ static int attach_dma_address(struct importer *imp, u64 offset, u32 len,
 		return -ENODEV;
 	if (imp->ranges) {
 		for (i = 0; i < imp->ranges->nr; i++) {
-			struct dma_buf_range *r = &imp->ranges->ranges[i];
+			const struct dma_buf_range *r = &imp->ranges->ranges[i];
 
 			if (offset < r->len) {
 				if (len > r->len - offset)
@@ -656,6 +656,65 @@ static u64 sgt_bytes(const struct sg_table *sgt)
 	return bytes;
 }
 
+/*
+ * Bytes of a range list: dma_buf_ranges_alloc() keeps one pointer of the
+ * core's in front of what the importer sees.
+ */
+static u64 ranges_bytes(const struct dma_buf_ranges *ranges)
+{
+	return kv_bytes(ranges, sizeof(void *) +
+			struct_size(ranges, ranges, ranges->nr));
+}
+
+/* A dynamic P2P importer that only attaches: nothing to drop on a move. */
+static void bench_move_notify(struct dma_buf_attachment *attach)
+{
+}
+
+static const struct dma_buf_attach_ops bench_attach_ops = {
+	.allow_peer2peer = true,
+	.move_notify = bench_move_notify,
+};
+
+/*
+ * IMP_BENCH_ATTACH: what a dynamic importer's attachment caches.  A
+ * static exporter maps once at attach for it: an exporter with only range
+ * ops keeps its ranges, where 6.12's core built the whole sg_table.
+ */
+static int bench_attach(struct imp_bench *arg, u64 *ns)
+{
+	struct dma_buf_attachment *attach;
+	struct dma_buf *dmabuf;
+	u64 t0, t1, t2;
+
+	dmabuf = dma_buf_get(arg->fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	t0 = ktime_get_ns();
+	attach = dma_buf_dynamic_attach(dmabuf, &edu->pdev->dev,
+					&bench_attach_ops, NULL);
+	t1 = ktime_get_ns();
+	if (IS_ERR(attach)) {
+		dma_buf_put(dmabuf);
+		return PTR_ERR(attach);
+	}
+	arg->entries = 0;
+	arg->bytes = 0;
+	if (attach->ranges) {
+		arg->entries = attach->ranges->nr;
+		arg->bytes = ranges_bytes(attach->ranges);
+	}
+	if (attach->sgt) {
+		arg->entries += max(attach->sgt->orig_nents, attach->sgt->nents);
+		arg->bytes += sgt_bytes(attach->sgt);
+	}
+	t2 = ktime_get_ns();
+	dma_buf_detach(dmabuf, attach);
+	*ns = t1 - t0 + ktime_get_ns() - t2;
+	dma_buf_put(dmabuf);
+	return 0;
+}
+
 /* Keeps the block walk of IMP_BENCH_UMEM from being optimised away. */
 static u64 bench_sink;
 
@@ -709,8 +768,7 @@ static int bench_once(struct importer *imp, struct imp_bench *arg, u64 size,
 		if (IS_ERR(ranges))
 			return PTR_ERR(ranges);
 		arg->entries = ranges->nr;
-		arg->bytes = kv_bytes(ranges, struct_size(ranges, ranges,
-							  ranges->nr));
+		arg->bytes = ranges_bytes(ranges);
 		t2 = ktime_get_ns();
 		dma_buf_unmap_ranges_unlocked(imp->attach, ranges,
 					      DMA_BIDIRECTIONAL);
@@ -721,12 +779,14 @@ static int bench_once(struct importer *imp, struct imp_bench *arg, u64 size,
 		t1 = ktime_get_ns();
 		if (IS_ERR(sgt))
 			return PTR_ERR(sgt);
-		arg->entries = sgt->nents;
+		arg->entries = max(sgt->orig_nents, sgt->nents);
 		arg->bytes = sgt_bytes(sgt);
 		t2 = ktime_get_ns();
 		dma_buf_unmap_attachment_unlocked(imp->attach, sgt,
 						  DMA_BIDIRECTIONAL);
 		break;
+	case IMP_BENCH_ATTACH:
+		return bench_attach(arg, ns);
 	default:
 		ret = bench_umem(imp, arg, size);
 		*ns = ktime_get_ns() - t0;
@@ -747,7 +807,7 @@ static int importer_bench(struct importer *imp, struct imp_bench __user *uarg)
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
 		return -EFAULT;
-	if (arg.op > IMP_BENCH_UMEM || !arg.iters ||
+	if (arg.op > IMP_BENCH_ATTACH || !arg.iters ||
 	    arg.iters > IMP_BENCH_MAX_ITERS || arg.max_seg > UINT_MAX)
 		return -EINVAL;
 	if (arg.op == IMP_BENCH_UMEM) {
@@ -757,7 +817,7 @@ static int importer_bench(struct importer *imp, struct imp_bench __user *uarg)
 			return PTR_ERR(dmabuf);
 		size = dmabuf->size;
 		dma_buf_put(dmabuf);
-	} else if (!imp->attach) {
+	} else if (arg.op != IMP_BENCH_ATTACH && !imp->attach) {
 		return -ENXIO;
 	}
 	ns = kvcalloc(arg.iters, sizeof(*ns), GFP_KERNEL);

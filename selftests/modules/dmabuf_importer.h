@@ -87,11 +87,14 @@ struct imp_umem_status {
  * RANGES and SGT map and unmap the file's attachment (IMP_ATTACH first);
  * UMEM imports the whole of dma-buf @fd as a dynamic RDMA umem, maps it,
  * picks the block size from @pgsz_bitmap and walks every block, as a
- * driver registering an MR does, then releases it.
+ * driver registering an MR does, then releases it.  ATTACH attaches edu
+ * to dma-buf @fd as a dynamic P2P importer and detaches it: @entries and
+ * @bytes are what the attachment cached meanwhile.
  */
 #define IMP_BENCH_RANGES	0	/* dma_buf_map_ranges() + unmap */
 #define IMP_BENCH_SGT		1	/* dma_buf_map_attachment() + unmap */
 #define IMP_BENCH_UMEM		2	/* umem get + map + block walk + release */
+#define IMP_BENCH_ATTACH	3	/* dynamic attach + detach of @fd */
 #define IMP_BENCH_MAX_ITERS	100000
 
 struct imp_bench {
@@ -99,7 +102,7 @@ struct imp_bench {
 	__u32 iters;		/* 1 to IMP_BENCH_MAX_ITERS */
 	__u64 max_seg;		/* SGT: edu's max segment size meanwhile; 0: as is */
 	__u64 pgsz_bitmap;	/* UMEM: the driver's page sizes */
-	__s32 fd;		/* UMEM: the dma-buf */
+	__s32 fd;		/* UMEM, ATTACH: the dma-buf */
 	__u32 pad;
 	__u64 ns;		/* user array of @iters __u64: ns of each repetition */
 	__u64 entries;		/* out: ranges, sg_table entries or blocks */

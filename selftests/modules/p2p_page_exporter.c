@@ -12,6 +12,7 @@
  * the dma-bufs to go.
  */
 #include <linux/dma-buf.h>
+#include <linux/dma-buf-ranges.h>
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
@@ -42,6 +43,7 @@ static struct ppe *ppe;
 struct ppe_buf {
 	unsigned long pfn;		/* first page of the BAR */
 	unsigned int nr_pages;
+	u64 size;
 };
 
 /* The importer must accept P2P memory: these are BAR pages. */
@@ -119,6 +121,47 @@ static const struct dma_buf_ops ppe_ops = {
 	.release = ppe_release,
 };
 
+/*
+ * PPE_STATIC_RANGES: the same BAR part as one range, with no struct pages
+ * and no pin: a static exporter, whose dynamic importers get the mapping
+ * cached at attach.
+ */
+static struct dma_buf_ranges *ppe_map_ranges(struct dma_buf_attachment *attach,
+					     enum dma_data_direction dir)
+{
+	struct ppe_buf *buf = attach->dmabuf->priv;
+	struct dma_buf_ranges *ranges;
+
+	ranges = dma_buf_ranges_alloc(1, GFP_KERNEL);
+	if (!ranges)
+		return ERR_PTR(-ENOMEM);
+	ranges->ranges[0].len = buf->size;
+	ranges->ranges[0].addr = dma_map_resource(attach->dev,
+						  PFN_PHYS(buf->pfn), buf->size,
+						  dir, DMA_ATTR_SKIP_CPU_SYNC);
+	if (dma_mapping_error(attach->dev, ranges->ranges[0].addr)) {
+		dma_buf_ranges_free(ranges);
+		return ERR_PTR(-EIO);
+	}
+	return ranges;
+}
+
+static void ppe_unmap_ranges(struct dma_buf_attachment *attach,
+			     struct dma_buf_ranges *ranges,
+			     enum dma_data_direction dir)
+{
+	dma_unmap_resource(attach->dev, ranges->ranges[0].addr,
+			   ranges->ranges[0].len, dir, DMA_ATTR_SKIP_CPU_SYNC);
+	dma_buf_ranges_free(ranges);
+}
+
+static const struct dma_buf_ops ppe_static_ranges_ops = {
+	.attach = ppe_attach,
+	.map_dma_ranges = ppe_map_ranges,
+	.unmap_dma_ranges = ppe_unmap_ranges,
+	.release = ppe_release,
+};
+
 /* Give [0, @size) of the BAR struct pages; the time it took in @ns. */
 static int ppe_cover(u64 size, u64 *ns)
 {
@@ -152,18 +195,24 @@ static long ppe_export(struct ppe_export __user *uarg)
 		return -EFAULT;
 	if (!arg.size || !IS_ALIGNED(arg.size, SZ_2M) ||
 	    arg.size > pci_resource_len(ppe->pdev, PPE_BAR) ||
-	    arg.size >> PAGE_SHIFT > UINT_MAX)
+	    arg.size >> PAGE_SHIFT > UINT_MAX ||
+	    (arg.flags & ~PPE_STATIC_RANGES))
 		return -EINVAL;
-	ret = ppe_cover(arg.size, &arg.create_ns);
-	if (ret)
-		return ret;
+	arg.create_ns = 0;
+	if (!(arg.flags & PPE_STATIC_RANGES)) {
+		ret = ppe_cover(arg.size, &arg.create_ns);
+		if (ret)
+			return ret;
+	}
 
 	buf = kzalloc(sizeof(*buf), GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
 	buf->pfn = PHYS_PFN(pci_resource_start(ppe->pdev, PPE_BAR));
 	buf->nr_pages = arg.size >> PAGE_SHIFT;
-	exp_info.ops = &ppe_ops;
+	buf->size = arg.size;
+	exp_info.ops = arg.flags & PPE_STATIC_RANGES ? &ppe_static_ranges_ops :
+						       &ppe_ops;
 	exp_info.size = arg.size;
 	exp_info.flags = O_RDWR;
 	exp_info.priv = buf;
