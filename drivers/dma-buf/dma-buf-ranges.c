@@ -255,6 +255,23 @@ static struct dma_buf_ranges *ranges_from_sgt(struct dma_buf *dmabuf,
 	return ranges;
 }
 
+/* Release a list from map_ranges(). */
+static void unmap_ranges(struct dma_buf_attachment *attach,
+			 struct dma_buf_ranges *ranges,
+			 enum dma_data_direction dir)
+{
+	const struct dma_buf_ops *ops = attach->dmabuf->ops;
+	struct sg_table *sgt;
+
+	if (is_exporters(attach, false)) {
+		ops->unmap_dma_ranges(attach, ranges, dir);
+		return;
+	}
+	sgt = to_core(ranges)->sgt;
+	dma_buf_ranges_free(ranges);
+	ops->unmap_dma_buf(attach, sgt, dir);
+}
+
 /*
  * A fresh mapping for a range importer: the exporter's range op, or its
  * sg_table op through ranges_from_sgt().  A static importer waits for the
@@ -265,7 +282,7 @@ static struct dma_buf_ranges *map_ranges(struct dma_buf_attachment *attach,
 {
 	const struct dma_buf_ops *ops = attach->dmabuf->ops;
 	struct dma_buf_ranges *ranges;
-	struct sg_table *sgt = NULL;
+	struct sg_table *sgt;
 	int ret;
 
 	if (ops->map_dma_ranges) {
@@ -286,32 +303,10 @@ static struct dma_buf_ranges *map_ranges(struct dma_buf_attachment *attach,
 	}
 	ret = dma_buf_wait_on_map(attach);
 	if (ret) {
-		if (sgt) {
-			dma_buf_ranges_free(ranges);
-			ops->unmap_dma_buf(attach, sgt, dir);
-		} else {
-			ops->unmap_dma_ranges(attach, ranges, dir);
-		}
+		unmap_ranges(attach, ranges, dir);
 		return ERR_PTR(ret);
 	}
 	return ranges;
-}
-
-/* Release a list from map_ranges(). */
-static void unmap_ranges(struct dma_buf_attachment *attach,
-			 struct dma_buf_ranges *ranges,
-			 enum dma_data_direction dir)
-{
-	const struct dma_buf_ops *ops = attach->dmabuf->ops;
-	struct sg_table *sgt;
-
-	if (is_exporters(attach, false)) {
-		ops->unmap_dma_ranges(attach, ranges, dir);
-		return;
-	}
-	sgt = to_core(ranges)->sgt;
-	dma_buf_ranges_free(ranges);
-	ops->unmap_dma_buf(attach, sgt, dir);
 }
 
 /**
