@@ -6,7 +6,9 @@
  * slices as DMA ranges for its own device, by PCI bus address when the two
  * devices talk through switches, mapped with dma_map_resource() when the
  * path crosses a host bridge.  Legacy sg_table importers are served by the
- * dma-buf core.  No struct pages exist for the BAR.
+ * dma-buf core.  No struct pages exist for the BAR.  An importer that owns
+ * IOMMU page tables (iommufd) gets the slices' physical addresses instead,
+ * if the host bridge that its translated requests cross forwards P2P.
  *
  * Only drivers that describe their regions offer the feature
  * (vfio_pci_core_device.pci_ops->get_dmabuf_phys): a variant driver may
@@ -22,6 +24,7 @@
  * again.
  */
 #include <linux/dma-buf.h>
+#include <linux/dma-buf-phys.h>
 #include <linux/dma-buf-ranges.h>
 #include <linux/dma-fence.h>
 #include <linux/dma-map-ops.h>
@@ -87,8 +90,14 @@ struct vfio_pci_dma_buf {
 /* Per attachment, under the dma-buf's reservation lock. */
 struct vfio_pci_dma_buf_attachment {
 	enum pci_p2pdma_map_type map_type;	/* how the importer reaches the BAR */
+	bool phys;				/* an IOMMU page table owner */
 	u32 nr_mapped;				/* to name a stuck importer */
 };
+
+static bool phys_importer(struct dma_buf_attachment *attach)
+{
+	return attach->importer_ops && attach->importer_ops->phys_ranges;
+}
 
 static int vfio_pci_dma_buf_attach(struct dma_buf *dmabuf,
 				   struct dma_buf_attachment *attach)
@@ -105,15 +114,26 @@ static int vfio_pci_dma_buf_attach(struct dma_buf *dmabuf,
 	if (!attach->peer2peer)
 		return -EOPNOTSUPP;
 
-	type = pci_p2pdma_client_map_type(priv->pdev, attach->dev);
-	if (type != PCI_P2PDMA_MAP_BUS_ADDR &&
-	    type != PCI_P2PDMA_MAP_THRU_HOST_BRIDGE)
-		return -EOPNOTSUPP;
+	if (phys_importer(attach)) {
+		/*
+		 * Any device of the IOMMU domain reaches the BAR by a request
+		 * the IOMMU translates, through the root complex above it.
+		 */
+		if (!pci_p2pdma_host_bridge_forwards(priv->pdev))
+			return -EOPNOTSUPP;
+		type = PCI_P2PDMA_MAP_THRU_HOST_BRIDGE;
+	} else {
+		type = pci_p2pdma_client_map_type(priv->pdev, attach->dev);
+		if (type != PCI_P2PDMA_MAP_BUS_ADDR &&
+		    type != PCI_P2PDMA_MAP_THRU_HOST_BRIDGE)
+			return -EOPNOTSUPP;
+	}
 
 	va = kzalloc(sizeof(*va), GFP_KERNEL);
 	if (!va)
 		return -ENOMEM;
 	va->map_type = type;
+	va->phys = phys_importer(attach);
 	attach->priv = va;
 	return 0;
 }
@@ -136,6 +156,26 @@ static int vfio_pci_dma_buf_pin(struct dma_buf_attachment *attach)
 
 static void vfio_pci_dma_buf_unpin(struct dma_buf_attachment *attach)
 {
+}
+
+/* Count the mappings a revoke waits for. */
+static void mapped(struct dma_buf_attachment *attach)
+{
+	struct vfio_pci_dma_buf *priv = attach->dmabuf->priv;
+	struct vfio_pci_dma_buf_attachment *va = attach->priv;
+
+	va->nr_mapped++;
+	atomic_inc(&priv->nr_mapped);
+}
+
+static void unmapped(struct dma_buf_attachment *attach)
+{
+	struct vfio_pci_dma_buf *priv = attach->dmabuf->priv;
+	struct vfio_pci_dma_buf_attachment *va = attach->priv;
+
+	va->nr_mapped--;
+	if (atomic_dec_and_test(&priv->nr_mapped))
+		wake_up_all(&priv->unmapped);
 }
 
 static void unmap_slices(struct dma_buf_attachment *attach,
@@ -181,6 +221,8 @@ vfio_pci_dma_buf_map(struct dma_buf_attachment *attach,
 	u32 i;
 
 	dma_resv_assert_held(priv->dmabuf->resv);
+	if (va->phys)
+		return ERR_PTR(-EINVAL);
 	if (priv->revoked)
 		return ERR_PTR(-ENODEV);
 
@@ -209,8 +251,7 @@ vfio_pci_dma_buf_map(struct dma_buf_attachment *attach,
 		if (dma_mapping_error(attach->dev, r->addr))
 			goto err_unmap;
 	}
-	va->nr_mapped++;
-	atomic_inc(&priv->nr_mapped);
+	mapped(attach);
 	return ranges;
 
 err_unmap:
@@ -223,14 +264,39 @@ static void vfio_pci_dma_buf_unmap(struct dma_buf_attachment *attach,
 				   struct dma_buf_ranges *ranges,
 				   enum dma_data_direction dir)
 {
-	struct vfio_pci_dma_buf *priv = attach->dmabuf->priv;
-	struct vfio_pci_dma_buf_attachment *va = attach->priv;
-
 	unmap_slices(attach, ranges, ranges->nr, dir);
 	dma_buf_ranges_free(ranges);
-	va->nr_mapped--;
-	if (atomic_dec_and_test(&priv->nr_mapped))
-		wake_up_all(&priv->unmapped);
+	unmapped(attach);
+}
+
+/* For an IOMMU page table owner: the slices as they are. */
+static struct dma_buf_phys_ranges *
+vfio_pci_dma_buf_map_phys(struct dma_buf_attachment *attach)
+{
+	struct vfio_pci_dma_buf *priv = attach->dmabuf->priv;
+	struct dma_buf_phys_ranges *ranges;
+	u32 i;
+
+	dma_resv_assert_held(priv->dmabuf->resv);
+	if (priv->revoked)
+		return ERR_PTR(-ENODEV);
+
+	ranges = dma_buf_phys_ranges_alloc(priv->nr_ranges, GFP_KERNEL);
+	if (!ranges)
+		return ERR_PTR(-ENOMEM);
+	for (i = 0; i < priv->nr_ranges; i++) {
+		ranges->ranges[i].addr = priv->ranges[i].phys;
+		ranges->ranges[i].len = priv->ranges[i].length;
+	}
+	mapped(attach);
+	return ranges;
+}
+
+static void vfio_pci_dma_buf_unmap_phys(struct dma_buf_attachment *attach,
+					struct dma_buf_phys_ranges *ranges)
+{
+	dma_buf_phys_ranges_free(ranges);
+	unmapped(attach);
 }
 
 /* Physical address of the page at byte @offset of the dma-buf. */
@@ -321,6 +387,8 @@ static const struct dma_buf_ops vfio_pci_dma_buf_ops = {
 	.unpin = vfio_pci_dma_buf_unpin,
 	.map_dma_ranges = vfio_pci_dma_buf_map,
 	.unmap_dma_ranges = vfio_pci_dma_buf_unmap,
+	.map_phys_ranges = vfio_pci_dma_buf_map_phys,
+	.unmap_phys_ranges = vfio_pci_dma_buf_unmap_phys,
 	.mmap = vfio_pci_dma_buf_mmap,
 	.show_fdinfo = vfio_pci_dma_buf_show_fdinfo,
 	.release = vfio_pci_dma_buf_release,

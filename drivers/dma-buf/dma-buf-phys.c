@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Physical range lists for dma-buf importers that own IOMMU page tables.
+ */
+#include <linux/dma-buf.h>
+#include <linux/dma-buf-phys.h>
+#include <linux/dma-resv.h>
+#include <linux/overflow.h>
+#include <linux/slab.h>
+
+#include "dma-buf-phys-core.h"
+
+/**
+ * DOC: Physical range lists
+ *
+ * A device importer maps a dma-buf for itself and gets DMA addresses
+ * (&dma_buf_ops.map_dma_ranges).  An importer that owns IOMMU page tables,
+ * iommufd, maps the memory for whichever devices are attached to those
+ * tables, now or later, so no DMA address for one device is any use to it:
+ * it needs the memory's CPU physical address, and must know that it is
+ * device memory, to map it uncached.  &dma_buf_ops.map_phys_ranges gives
+ * exactly that, as a list of page-aligned (physical address, 64-bit length)
+ * spans of MMIO, each a &struct dma_buf_phys_range.
+ *
+ * Physical addresses bypass the DMA API, and with it every check that a
+ * device may reach the memory, so the kind is restricted:
+ *
+ * - The importer asks for it at attach time with
+ *   &dma_buf_attach_ops.phys_ranges, and must also set allow_peer2peer and
+ *   allow_revoke: the exporter decides at attach whether the whole IOMMU
+ *   domain may reach its memory (a PCI exporter asks whether its host
+ *   bridge forwards peer-to-peer traffic, the path every translated
+ *   request takes), and the importer must drop its IOMMU mappings when the
+ *   exporter revokes access.  Such an attachment maps only this way.
+ * - Exporters without the op refuse such importers at attach with
+ *   -EOPNOTSUPP: memory with struct pages is imported through its pages,
+ *   not its physical address.
+ * - The importer API is exported in the DMA_BUF_PHYS namespace, for the
+ *   few importers that program IOMMUs themselves.
+ *
+ * A physical mapping is pinned for as long as it exists: the memory may be
+ * revoked but never moves.  The exporter calls dma_buf_move_notify() after
+ * it has revoked access, and again after it has restored it; the importer
+ * unmaps in the callback and may map again from it, the reservation lock
+ * being held, so that access comes back without anyone asking.
+ */
+
+/**
+ * dma_buf_phys_ranges_alloc - allocate a physical range list
+ * @nr: number of ranges, at least 1
+ * @gfp: allocation flags
+ *
+ * For exporters, in &dma_buf_ops.map_phys_ranges.
+ *
+ * Return: the list with @nr zeroed ranges, or NULL if @nr is 0 or memory
+ * is short.
+ */
+struct dma_buf_phys_ranges *dma_buf_phys_ranges_alloc(unsigned int nr,
+						      gfp_t gfp)
+{
+	struct dma_buf_phys_ranges *ranges;
+
+	if (!nr)
+		return NULL;
+	ranges = kvzalloc(struct_size(ranges, ranges, nr), gfp);
+	if (ranges)
+		ranges->nr = nr;
+	return ranges;
+}
+EXPORT_SYMBOL_NS_GPL(dma_buf_phys_ranges_alloc, DMA_BUF);
+
+/**
+ * dma_buf_phys_ranges_free - free a list from dma_buf_phys_ranges_alloc()
+ * @ranges: the list; may be NULL
+ */
+void dma_buf_phys_ranges_free(struct dma_buf_phys_ranges *ranges)
+{
+	kvfree(ranges);
+}
+EXPORT_SYMBOL_NS_GPL(dma_buf_phys_ranges_free, DMA_BUF);
+
+/*
+ * The ops come in pairs, and a physical mapping is pinned while it exists,
+ * so only dynamic exporters, which can be pinned, may have them.
+ */
+bool dma_buf_phys_ops_valid(const struct dma_buf_ops *ops)
+{
+	if (!ops->map_phys_ranges != !ops->unmap_phys_ranges)
+		return false;
+	return !ops->map_phys_ranges || ops->pin;
+}
+
+/* At attach: may @importer_ops import @dmabuf by physical address? */
+int dma_buf_phys_attach_check(struct dma_buf *dmabuf,
+			      const struct dma_buf_attach_ops *importer_ops)
+{
+	if (!importer_ops || !importer_ops->phys_ranges)
+		return 0;
+	if (WARN_ON(!importer_ops->allow_peer2peer ||
+		    !importer_ops->allow_revoke))
+		return -EINVAL;
+	return dmabuf->ops->map_phys_ranges ? 0 : -EOPNOTSUPP;
+}
+
+static bool is_phys_importer(struct dma_buf_attachment *attach)
+{
+	return attach->importer_ops && attach->importer_ops->phys_ranges;
+}
+
+/* Page-aligned spans of the physical address space, the buffer's size. */
+static int check_phys_ranges(struct dma_buf *dmabuf,
+			     const struct dma_buf_phys_ranges *ranges)
+{
+	u64 total = 0;
+	unsigned int i;
+
+	if (!ranges->nr)
+		return -EINVAL;
+	for (i = 0; i < ranges->nr; i++) {
+		const struct dma_buf_phys_range *r = &ranges->ranges[i];
+
+		if (!r->len || !PAGE_ALIGNED(r->addr) || !PAGE_ALIGNED(r->len))
+			return -EINVAL;
+		if (r->len - 1 > (phys_addr_t)~0 - r->addr)
+			return -EINVAL;
+		if (check_add_overflow(total, r->len, &total))
+			return -EINVAL;
+	}
+	return total == dmabuf->size ? 0 : -EINVAL;
+}
+
+/**
+ * dma_buf_map_phys_ranges - get a dma-buf's memory by physical address
+ * @attach: an attachment of an importer that set
+ *	&dma_buf_attach_ops.phys_ranges
+ *
+ * For importers that program IOMMU page tables themselves; see "Physical
+ * range lists".  The caller holds the reservation lock, also from its
+ * move_notify callback.  The buffer stays pinned until the list is given
+ * back with dma_buf_unmap_phys_ranges().
+ *
+ * Return: the list, read-only, or an ERR_PTR: -ENODEV while the exporter
+ * has revoked access, the exporter's or dma_buf_pin()'s error unchanged,
+ * -EINVAL for an attachment that did not ask for physical ranges or an
+ * exporter's list that breaks the rules of &struct dma_buf_phys_range or
+ * does not cover the buffer, -ENOMEM.
+ */
+const struct dma_buf_phys_ranges *
+dma_buf_map_phys_ranges(struct dma_buf_attachment *attach)
+{
+	struct dma_buf *dmabuf;
+	struct dma_buf_phys_ranges *ranges;
+	int ret;
+
+	might_sleep();
+	if (WARN_ON(!attach || !attach->dmabuf || !is_phys_importer(attach)))
+		return ERR_PTR(-EINVAL);
+	dmabuf = attach->dmabuf;
+	dma_resv_assert_held(dmabuf->resv);
+
+	ret = dmabuf->ops->pin(attach);
+	if (ret)
+		return ERR_PTR(ret);
+	ranges = dmabuf->ops->map_phys_ranges(attach);
+	if (!ranges)
+		ranges = ERR_PTR(-ENOMEM);
+	if (IS_ERR(ranges))
+		goto err_unpin;
+	ret = check_phys_ranges(dmabuf, ranges);
+	if (ret) {
+		dmabuf->ops->unmap_phys_ranges(attach, ranges);
+		ranges = ERR_PTR(ret);
+		goto err_unpin;
+	}
+	return ranges;
+
+err_unpin:
+	dmabuf->ops->unpin(attach);
+	return ranges;
+}
+EXPORT_SYMBOL_NS_GPL(dma_buf_map_phys_ranges, DMA_BUF_PHYS);
+
+/**
+ * dma_buf_unmap_phys_ranges - give back a list from dma_buf_map_phys_ranges()
+ * @attach: the attachment
+ * @ranges: the list
+ *
+ * The caller holds the reservation lock and has removed every IOMMU
+ * mapping it made of the list, with the IOTLB flushed: once this returns,
+ * the exporter may take the memory away.
+ */
+void dma_buf_unmap_phys_ranges(struct dma_buf_attachment *attach,
+			       const struct dma_buf_phys_ranges *ranges)
+{
+	might_sleep();
+	if (WARN_ON(!attach || !attach->dmabuf || IS_ERR_OR_NULL(ranges)))
+		return;
+	dma_resv_assert_held(attach->dmabuf->resv);
+
+	attach->dmabuf->ops->unmap_phys_ranges(attach,
+				(struct dma_buf_phys_ranges *)ranges);
+	attach->dmabuf->ops->unpin(attach);
+}
+EXPORT_SYMBOL_NS_GPL(dma_buf_unmap_phys_ranges, DMA_BUF_PHYS);

@@ -1,0 +1,726 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * IOMMU_IOAS_MAP_FILE as a VMM uses it: QEMU 11 exports an assigned
+ * device's BAR as a dma-buf and maps it into the guest's IOAS, so that
+ * another assigned device can DMA to it peer to peer, and maps memfd guest
+ * RAM the same way.
+ *
+ * vmm (the iommu topology): edu and ivshmem-plain opened through their
+ * vfio cdevs, bound to one iommufd and attached to one IOAS.  edu's DMA
+ * engine, driven from userspace through its BAR 0, reads and writes the
+ * ivshmem BAR by IOAS address; what arrives is checked through the vfio
+ * region of ivshmem, or after a second DMA into IOAS-mapped RAM.
+ *
+ * ioas (every topology): a dma-buf of ivshmem's BAR and memfds mapped
+ * into an IOAS without devices: bad input, the exporter's P2P verdict.
+ */
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <linux/iommufd.h>
+#include <linux/udmabuf.h>
+
+#include "vfio_util.h"
+#include "kselftest_harness.h"
+
+#define EDU_ID		"0x1234 0x11e8"
+#define EDU_BUF		0x40000ull	/* edu's 4 KiB buffer, device side */
+#define XFER		2048u		/* a 4 KiB transfer aborts QEMU 7.2 */
+#define SZ_2M		(2 * SZ_1M)
+
+/* One device opened through its vfio cdev. */
+struct cdev {
+	char bdf[32];
+	char driver[64];	/* the driver it had, bound again at the end */
+	int fd;
+	uint64_t cfg_off;
+};
+
+static int open_iommufd(void)
+{
+	return open("/dev/iommu", O_RDWR);
+}
+
+static int ioas_alloc(int iommufd, uint32_t *id)
+{
+	struct iommu_ioas_alloc a = { .size = sizeof(a) };
+
+	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &a))
+		return -errno;
+	*id = a.out_ioas_id;
+	return 0;
+}
+
+/* IOMMU_IOAS_MAP_FILE; 0 and the IOVA in *iova, or -errno. */
+static int map_file(int iommufd, uint32_t ioas, int fd, uint64_t start,
+		    uint64_t length, uint64_t *iova, uint32_t flags)
+{
+	struct iommu_ioas_map_file m = {
+		.size = sizeof(m), .flags = flags, .ioas_id = ioas, .fd = fd,
+		.start = start, .length = length, .iova = iova ? *iova : 0,
+	};
+
+	if (ioctl(iommufd, IOMMU_IOAS_MAP_FILE, &m))
+		return -errno;
+	if (iova)
+		*iova = m.iova;
+	return 0;
+}
+
+#define RW	(IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
+
+static int map_user(int iommufd, uint32_t ioas, void *va, uint64_t length,
+		    uint64_t *iova)
+{
+	struct iommu_ioas_map m = {
+		.size = sizeof(m), .flags = RW, .ioas_id = ioas,
+		.user_va = (uintptr_t)va, .length = length,
+	};
+
+	if (ioctl(iommufd, IOMMU_IOAS_MAP, &m))
+		return -errno;
+	*iova = m.iova;
+	return 0;
+}
+
+/* Bytes unmapped from [iova, iova + length), or -errno. */
+static long long unmap(int iommufd, uint32_t ioas, uint64_t iova,
+		       uint64_t length)
+{
+	struct iommu_ioas_unmap u = {
+		.size = sizeof(u), .ioas_id = ioas, .iova = iova,
+		.length = length,
+	};
+
+	if (ioctl(iommufd, IOMMU_IOAS_UNMAP, &u))
+		return -errno;
+	return u.length;
+}
+
+/* Bytes mapped in @ioas, found by unmapping everything. */
+static long long unmap_all(int iommufd, uint32_t ioas)
+{
+	return unmap(iommufd, ioas, 0, UINT64_MAX);
+}
+
+/* The pages pinned by this process (VmPin of /proc/self/status), in kB. */
+static long vm_pin_kb(void)
+{
+	char buf[4096], *p;
+
+	if (read_file("/proc/self/status", buf, sizeof(buf)))
+		return -1;
+	p = strstr(buf, "VmPin:");
+	return p ? atol(p + 6) : -1;
+}
+
+/*
+ * Bind the device to vfio-pci, remembering its driver, open its cdev and
+ * bind that to @iommufd, without which a cdev answers nothing else.
+ */
+static int cdev_open(struct cdev *c, const char *id, int iommufd)
+{
+	struct vfio_device_bind_iommufd bind = {
+		.argsz = sizeof(bind), .iommufd = iommufd,
+	};
+	struct vfio_region_info reg = {
+		.argsz = sizeof(reg), .index = VFIO_PCI_CONFIG_REGION_INDEX,
+	};
+	char path[512], name[256];
+	struct dirent *de;
+	DIR *dir;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	if (find_pci(id, c->bdf))
+		return -1;
+	driver_of(c->bdf, c->driver, sizeof(c->driver));
+	if (bind_vfio(c->bdf))
+		return -1;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", c->bdf);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	name[0] = 0;
+	while ((de = readdir(dir)))
+		if (!strncmp(de->d_name, "vfio", 4))
+			snprintf(name, sizeof(name), "%s", de->d_name);
+	closedir(dir);
+	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", name);
+	c->fd = open(path, O_RDWR);
+	if (c->fd < 0 || ioctl(c->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) ||
+	    ioctl(c->fd, VFIO_DEVICE_GET_REGION_INFO, &reg))
+		return -1;
+	c->cfg_off = reg.offset;
+	return 0;
+}
+
+/* Close the cdev; give the device back to the driver it had. */
+static void cdev_close(struct cdev *c)
+{
+	char path[256];
+
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	if (!c->bdf[0] || !strcmp(c->driver, "vfio-pci"))
+		return;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", c->bdf);
+	write_file(path, c->bdf);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", c->bdf);
+	write_file(path, "\n");
+	if (c->driver[0])
+		write_file("/sys/bus/pci/drivers_probe", c->bdf);
+}
+
+static int cdev_attach(struct cdev *c, uint32_t ioas)
+{
+	struct vfio_device_attach_iommufd_pt at = {
+		.argsz = sizeof(at), .pt_id = ioas,
+	};
+
+	return ioctl(c->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) ? -errno : 0;
+}
+
+static int set_command(struct cdev *c, uint16_t set, uint16_t clear)
+{
+	uint16_t cmd;
+
+	if (pread(c->fd, &cmd, 2, c->cfg_off + PCI_COMMAND) != 2)
+		return -1;
+	cmd = (cmd | set) & ~clear;
+	return pwrite(c->fd, &cmd, 2, c->cfg_off + PCI_COMMAND) == 2 ? 0 : -1;
+}
+
+static int region(int fd, uint32_t index, uint64_t *off, uint64_t *size)
+{
+	struct vfio_region_info reg = { .argsz = sizeof(reg), .index = index };
+
+	if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &reg))
+		return -1;
+	*off = reg.offset;
+	*size = reg.size;
+	return 0;
+}
+
+/*
+ * One edu transfer of XFER bytes between IOAS address @iova and edu's
+ * buffer: @to_iova from the buffer, else into it.  edu completes a
+ * transfer whose DMA faulted too; 0 once it has, -1 if it never does.
+ */
+static int edu_dma(volatile uint64_t *edu, uint64_t iova, int to_iova)
+{
+	int i;
+
+	edu[0x80 / 8] = to_iova ? EDU_BUF : iova;
+	edu[0x88 / 8] = to_iova ? iova : EDU_BUF;
+	edu[0x90 / 8] = XFER;
+	edu[0x98 / 8] = 1 | (to_iova ? 2 : 0);
+	for (i = 0; i < 20000; i++) {
+		if (!(edu[0x98 / 8] & 1))
+			return 0;
+		usleep(500);
+	}
+	return -1;
+}
+
+/*
+ * vmm: both devices on one IOAS, a RAM buffer mapped at ram_iova for
+ * edu's results, and a dma-buf of the first 2 MiB of ivshmem's BAR 2.
+ */
+FIXTURE(vmm) {
+	struct cdev edu, ivshmem;
+	int iommufd, dmabuf;
+	uint32_t ioas;
+	volatile uint64_t *edu_regs;
+	uint8_t *ram, *bar;
+	uint64_t ram_iova, bar_off, bar_size;
+};
+
+FIXTURE_SETUP(vmm)
+{
+	struct vfio_region_dma_range whole = { 0, SZ_2M };
+	uint64_t off, size;
+
+	self->iommufd = self->dmabuf = -1;
+	self->edu.fd = self->ivshmem.fd = -1;
+	if (strcmp(topo(), "iommu"))
+		SKIP(return, "needs a vIOMMU (the iommu topology)");
+
+	self->iommufd = open_iommufd();
+	ASSERT_GE(self->iommufd, 0);
+	ASSERT_EQ(0, cdev_open(&self->edu, EDU_ID, self->iommufd));
+	ASSERT_EQ(0, cdev_open(&self->ivshmem, IVSHMEM_ID, self->iommufd));
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, &self->ioas));
+	ASSERT_EQ(0, cdev_attach(&self->edu, self->ioas));
+	ASSERT_EQ(0, cdev_attach(&self->ivshmem, self->ioas));
+
+	ASSERT_EQ(0, region(self->edu.fd, VFIO_PCI_BAR0_REGION_INDEX, &off, &size));
+	self->edu_regs = mmap(NULL, SZ_1M, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      self->edu.fd, off);
+	ASSERT_NE(MAP_FAILED, self->edu_regs);
+	ASSERT_EQ(0, set_command(&self->edu, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 0));
+	ASSERT_EQ(0, set_command(&self->ivshmem, PCI_COMMAND_MEMORY, 0));
+
+	ASSERT_EQ(0, region(self->ivshmem.fd, BAR, &self->bar_off, &self->bar_size));
+	self->bar = mmap(NULL, SZ_2M, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 self->ivshmem.fd, self->bar_off);
+	ASSERT_NE(MAP_FAILED, self->bar);
+	self->dmabuf = export_ranges(self->ivshmem.fd, BAR, O_RDONLY | O_CLOEXEC,
+				     0, 1, &whole, 1);
+	ASSERT_GE(self->dmabuf, 0);
+
+	self->ram = mmap(NULL, SZ_64K, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->ram);
+	ASSERT_EQ(0, map_user(self->iommufd, self->ioas, self->ram, SZ_64K,
+			      &self->ram_iova));
+}
+
+FIXTURE_TEARDOWN(vmm)
+{
+	if (self->dmabuf >= 0)
+		close(self->dmabuf);
+	if (self->bar && self->bar != MAP_FAILED)
+		munmap(self->bar, SZ_2M);
+	if (self->edu_regs && self->edu_regs != MAP_FAILED)
+		munmap((void *)self->edu_regs, SZ_1M);
+	cdev_close(&self->ivshmem);
+	cdev_close(&self->edu);
+	if (self->iommufd >= 0)
+		close(self->iommufd);
+	if (self->ram && self->ram != MAP_FAILED)
+		munmap(self->ram, SZ_64K);
+}
+
+/* edu copies XFER bytes from @iova to the RAM buffer; they land in @out. */
+static int copy_to_ram(FIXTURE_DATA(vmm) *self, uint64_t iova, uint8_t *out,
+		       const uint8_t *canary)
+{
+	/* The canary first, so a DMA that faults cannot leave old bytes. */
+	memcpy(self->ram, canary, XFER);
+	if (edu_dma(self->edu_regs, self->ram_iova, 0) ||
+	    edu_dma(self->edu_regs, iova, 0) ||
+	    edu_dma(self->edu_regs, self->ram_iova + SZ_4K, 1))
+		return -1;
+	memcpy(out, self->ram + SZ_4K, XFER);
+	return 0;
+}
+
+/* edu writes @data to @iova (through the RAM buffer and its own). */
+static int copy_from_ram(FIXTURE_DATA(vmm) *self, uint64_t iova,
+			 const uint8_t *data)
+{
+	memcpy(self->ram, data, XFER);
+	if (edu_dma(self->edu_regs, self->ram_iova, 0) ||
+	    edu_dma(self->edu_regs, iova, 1))
+		return -1;
+	return 0;
+}
+
+static const uint8_t *canary(void)
+{
+	static uint8_t c[XFER];
+
+	memset(c, 0xc5, sizeof(c));
+	return c;
+}
+
+TEST_F(vmm, p2p_dma_reaches_bar_by_ioas_address)
+{
+	uint8_t want[XFER], got[XFER];
+	uint64_t iova = 0;
+
+	ASSERT_EQ(0, map_file(self->iommufd, self->ioas, self->dmabuf, 0, SZ_2M,
+			      &iova, RW));
+	/* The allocator aligned the IOVA like the BAR, for large pages */
+	EXPECT_EQ(0, iova % SZ_2M);
+
+	/* edu writes the BAR, the BAR's own mapping sees it */
+	fill(want, XFER, 1);
+	ASSERT_EQ(0, copy_from_ram(self, iova + 3 * SZ_4K, want));
+	EXPECT_EQ(0, memcmp(self->bar + 3 * SZ_4K, want, XFER));
+
+	/* the CPU writes the BAR, edu reads it */
+	fill(self->bar + SZ_1M, XFER, 2);
+	ASSERT_EQ(0, copy_to_ram(self, iova + SZ_1M, got, canary()));
+	EXPECT_EQ(0, memcmp(got, self->bar + SZ_1M, XFER));
+
+	EXPECT_EQ(SZ_2M, unmap(self->iommufd, self->ioas, iova, SZ_2M));
+}
+
+/*
+ * Decode off revokes: no DMA reaches the BAR (QEMU hides a BAR without
+ * decode too, so this shows what a guest sees, not yet who stopped it; the
+ * close test below shows iommufd's unmap).  Decode on restores the same
+ * IOAS mapping, without a remap.
+ */
+TEST_F(vmm, decode_off_stops_dma_decode_on_restores_it)
+{
+	uint8_t before[XFER], attempt[XFER], got[XFER];
+	uint64_t iova = 0;
+
+	ASSERT_EQ(0, map_file(self->iommufd, self->ioas, self->dmabuf, 0, SZ_2M,
+			      &iova, RW));
+	fill(self->bar, XFER, 3);
+	memcpy(before, self->bar, XFER);
+
+	ASSERT_EQ(0, set_command(&self->ivshmem, 0, PCI_COMMAND_MEMORY));
+	ASSERT_EQ(0, copy_to_ram(self, iova, got, canary()));
+	EXPECT_NE(0, memcmp(got, before, XFER)) TH_LOG("edu read the BAR while revoked");
+	fill(attempt, XFER, 4);
+	ASSERT_EQ(0, copy_from_ram(self, iova, attempt));
+
+	ASSERT_EQ(0, set_command(&self->ivshmem, PCI_COMMAND_MEMORY, 0));
+	EXPECT_EQ(0, memcmp(self->bar, before, XFER)) TH_LOG("edu wrote the BAR while revoked");
+	ASSERT_EQ(0, copy_to_ram(self, iova, got, canary()));
+	EXPECT_EQ(0, memcmp(got, before, XFER)) TH_LOG("not restored after decode on");
+	fill(attempt, XFER, 5);
+	ASSERT_EQ(0, copy_from_ram(self, iova + SZ_4K, attempt));
+	EXPECT_EQ(0, memcmp(self->bar + SZ_4K, attempt, XFER));
+	EXPECT_EQ(SZ_2M, unmap(self->iommufd, self->ioas, iova, SZ_2M));
+}
+
+/* A reset revokes and restores: DMA works after it, with no remap. */
+TEST_F(vmm, reset_done_restores_dma)
+{
+	uint8_t want[XFER], got[XFER];
+	uint64_t iova = 0;
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+
+	ASSERT_EQ(0, ioctl(self->ivshmem.fd, VFIO_DEVICE_GET_INFO, &info));
+	if (!(info.flags & VFIO_DEVICE_FLAGS_RESET))
+		SKIP(return, "ivshmem cannot be reset here");
+	ASSERT_EQ(0, map_file(self->iommufd, self->ioas, self->dmabuf, 0, SZ_2M,
+			      &iova, RW));
+	ASSERT_EQ(0, ioctl(self->ivshmem.fd, VFIO_DEVICE_RESET));
+	ASSERT_EQ(0, set_command(&self->ivshmem, PCI_COMMAND_MEMORY, 0));
+
+	fill(want, XFER, 6);
+	ASSERT_EQ(0, copy_from_ram(self, iova + SZ_64K, want));
+	EXPECT_EQ(0, memcmp(self->bar + SZ_64K, want, XFER));
+	ASSERT_EQ(0, copy_to_ram(self, iova + SZ_64K, got, canary()));
+	EXPECT_EQ(0, memcmp(got, want, XFER));
+}
+
+/*
+ * Closing the exporting device revokes for good.  vfio restores the BAR's
+ * decode as it closes, so QEMU still routes DMA to it: only iommufd's
+ * unmap keeps edu out.  The IOAS mapping stays until IOMMU_IOAS_UNMAP.
+ */
+TEST_F(vmm, close_unmaps_for_good)
+{
+	uint8_t before[XFER], attempt[XFER], got[XFER];
+	uint64_t iova = 0, off, size;
+	char driver[64];
+	uint8_t *bar;
+
+	ASSERT_EQ(0, map_file(self->iommufd, self->ioas, self->dmabuf, 0, SZ_2M,
+			      &iova, RW));
+	fill(self->bar + SZ_4K, XFER, 7);
+	memcpy(before, self->bar + SZ_4K, XFER);
+	munmap(self->bar, SZ_2M);
+	self->bar = NULL;
+	close(self->ivshmem.fd);
+
+	/* Reopen, decode on: nothing gets through. */
+	snprintf(driver, sizeof(driver), "%s", self->ivshmem.driver);
+	ASSERT_EQ(0, cdev_open(&self->ivshmem, IVSHMEM_ID, self->iommufd));
+	snprintf(self->ivshmem.driver, sizeof(driver), "%s", driver);
+	ASSERT_EQ(0, set_command(&self->ivshmem, PCI_COMMAND_MEMORY, 0));
+	ASSERT_EQ(0, copy_to_ram(self, iova + SZ_4K, got, canary()));
+	EXPECT_NE(0, memcmp(got, before, XFER)) TH_LOG("edu read the BAR after close");
+	fill(attempt, XFER, 8);
+	ASSERT_EQ(0, copy_from_ram(self, iova + SZ_4K, attempt));
+
+	ASSERT_EQ(0, region(self->ivshmem.fd, BAR, &off, &size));
+	bar = mmap(NULL, SZ_2M, PROT_READ, MAP_SHARED, self->ivshmem.fd, off);
+	ASSERT_NE(MAP_FAILED, bar);
+	EXPECT_EQ(0, memcmp(bar + SZ_4K, before, XFER)) TH_LOG("edu wrote the BAR after close");
+	munmap(bar, SZ_2M);
+	EXPECT_EQ(SZ_2M, unmap(self->iommufd, self->ioas, iova, SZ_2M));
+}
+
+/*
+ * QEMU exports one range per sparse mmap area: every range is mapped, back
+ * to back, from @start in the dma-buf.
+ */
+TEST_F(vmm, ranges_back_to_back_from_start)
+{
+	struct vfio_region_dma_range r[3] = {
+		{ 0, SZ_64K }, { SZ_1M, SZ_64K }, { 256 * SZ_4K, SZ_64K },
+	};
+	uint8_t want[XFER];
+	uint64_t iova = 0;
+	int fd;
+
+	fd = export_ranges(self->ivshmem.fd, BAR, O_RDONLY | O_CLOEXEC, 0, 3, r, 3);
+	ASSERT_GE(fd, 0);
+	/* From the second range's first page, through the third */
+	ASSERT_EQ(0, map_file(self->iommufd, self->ioas, fd, SZ_64K, 2 * SZ_64K,
+			      &iova, RW));
+	fill(want, XFER, 9);
+	ASSERT_EQ(0, copy_from_ram(self, iova + SZ_4K, want));
+	EXPECT_EQ(0, memcmp(self->bar + SZ_1M + SZ_4K, want, XFER));
+	fill(want, XFER, 10);
+	ASSERT_EQ(0, copy_from_ram(self, iova + SZ_64K + 2 * SZ_4K, want));
+	EXPECT_EQ(0, memcmp(self->bar + 256 * SZ_4K + 2 * SZ_4K, want, XFER));
+	EXPECT_EQ(2 * SZ_64K, unmap(self->iommufd, self->ioas, iova, 2 * SZ_64K));
+	close(fd);
+}
+
+/* A domain attached while the BAR is revoked gets it when access returns. */
+TEST_F(vmm, domain_attached_while_revoked_is_filled_on_restore)
+{
+	struct vfio_device_detach_iommufd_pt det = { .argsz = sizeof(det) };
+	struct vfio_device_attach_iommufd_pt at = {
+		.argsz = sizeof(at), .pt_id = self->ioas,
+	};
+	uint8_t want[XFER];
+	uint64_t iova = 0;
+
+	/* Only edu's domain: detach, revoke, map, attach, restore */
+	ASSERT_EQ(0, ioctl(self->edu.fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &det));
+	ASSERT_EQ(0, ioctl(self->ivshmem.fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &det));
+	ASSERT_EQ(0, map_file(self->iommufd, self->ioas, self->dmabuf, 0, SZ_2M,
+			      &iova, RW));
+	ASSERT_EQ(0, set_command(&self->ivshmem, 0, PCI_COMMAND_MEMORY));
+	ASSERT_EQ(0, ioctl(self->edu.fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at));
+	ASSERT_EQ(0, set_command(&self->ivshmem, PCI_COMMAND_MEMORY, 0));
+
+	fill(want, XFER, 11);
+	ASSERT_EQ(0, copy_from_ram(self, iova + 5 * SZ_4K, want));
+	EXPECT_EQ(0, memcmp(self->bar + 5 * SZ_4K, want, XFER));
+}
+
+/* QEMU maps memfd guest RAM with MAP_FILE: edu DMAs into it. */
+TEST_F(vmm, memfd_takes_dma)
+{
+	uint8_t want[XFER], got[XFER];
+	uint64_t iova = 0;
+	uint8_t *mem;
+	int mfd;
+
+	mfd = memfd_create("guest-ram", 0);
+	ASSERT_GE(mfd, 0);
+	ASSERT_EQ(0, ftruncate(mfd, SZ_2M));
+	mem = mmap(NULL, SZ_2M, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	/* An offset into the file, not page-aligned to the mapping's start */
+	ASSERT_EQ(0, map_file(self->iommufd, self->ioas, mfd, SZ_64K, SZ_1M,
+			      &iova, RW));
+	fill(want, XFER, 12);
+	ASSERT_EQ(0, copy_from_ram(self, iova + SZ_4K, want));
+	EXPECT_EQ(0, memcmp(mem + SZ_64K + SZ_4K, want, XFER));
+	fill(mem + SZ_64K + 8 * SZ_4K, XFER, 13);
+	ASSERT_EQ(0, copy_to_ram(self, iova + 8 * SZ_4K, got, canary()));
+	EXPECT_EQ(0, memcmp(got, mem + SZ_64K + 8 * SZ_4K, XFER));
+	EXPECT_EQ(SZ_1M, unmap(self->iommufd, self->ioas, iova, SZ_1M));
+	munmap(mem, SZ_2M);
+	close(mfd);
+}
+
+/*
+ * ioas: an IOAS without devices on every topology, a dma-buf of ivshmem's
+ * BAR (through vfio's group interface) and memfds.
+ */
+FIXTURE(ioas) {
+	struct vdev v;
+	int iommufd, dmabuf;
+	uint32_t ioas;
+	long pinned;
+};
+
+FIXTURE_SETUP(ioas)
+{
+	struct vfio_region_dma_range whole = { 0, SZ_2M };
+
+	self->iommufd = self->dmabuf = -1;
+	self->v.device = self->v.group = self->v.container = -1;
+	ASSERT_EQ(0, vfio_open(&self->v));
+	self->dmabuf = export_ranges(self->v.device, BAR, O_RDONLY | O_CLOEXEC,
+				     0, 1, &whole, 1);
+	ASSERT_GE(self->dmabuf, 0);
+	self->iommufd = open_iommufd();
+	ASSERT_GE(self->iommufd, 0);
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, &self->ioas));
+	self->pinned = vm_pin_kb();
+	ASSERT_LE(0, self->pinned);
+}
+
+FIXTURE_TEARDOWN(ioas)
+{
+	if (self->iommufd >= 0)
+		close(self->iommufd);
+	if (self->dmabuf >= 0)
+		close(self->dmabuf);
+	vfio_close(&self->v);
+}
+
+/* Nothing mapped, nothing pinned: what every refused map must leave. */
+#define EXPECT_NOTHING_LEFT() do { \
+	EXPECT_EQ(0, unmap_all(self->iommufd, self->ioas)); \
+	EXPECT_EQ(self->pinned, vm_pin_kb()); \
+} while (0)
+
+static int p2p_through_host_bridge(void)
+{
+	/* noreach: an Intel host bridge that pci_p2pdma does not list */
+	return strcmp(topo(), "noreach") != 0;
+}
+
+TEST_F(ioas, dmabuf_map_follows_host_bridge_p2p)
+{
+	uint64_t iova = 0;
+	int ret;
+
+	ret = map_file(self->iommufd, self->ioas, self->dmabuf, 0, SZ_2M, &iova, RW);
+	if (!p2p_through_host_bridge()) {
+		EXPECT_EQ(-EOPNOTSUPP, ret);
+		EXPECT_NOTHING_LEFT();
+		return;
+	}
+	ASSERT_EQ(0, ret);
+	/* Device memory is not pinned, nor charged to the user */
+	EXPECT_EQ(self->pinned, vm_pin_kb());
+	EXPECT_EQ(SZ_2M, unmap(self->iommufd, self->ioas, iova, SZ_2M));
+}
+
+TEST_F(ioas, dmabuf_bad_ranges_refused)
+{
+	uint64_t iova = 0;
+
+	EXPECT_EQ(-EINVAL, map_file(self->iommufd, self->ioas, self->dmabuf,
+				    SZ_4K / 2, SZ_4K, &iova, RW));
+	EXPECT_EQ(-EINVAL, map_file(self->iommufd, self->ioas, self->dmabuf,
+				    0, SZ_4K + 1, &iova, RW));
+	EXPECT_EQ(-EINVAL, map_file(self->iommufd, self->ioas, self->dmabuf,
+				    0, 0, &iova, RW));
+	EXPECT_EQ(-EINVAL, map_file(self->iommufd, self->ioas, self->dmabuf,
+				    SZ_2M - SZ_4K, 2 * SZ_4K, &iova, RW));
+	EXPECT_EQ(-EINVAL, map_file(self->iommufd, self->ioas, self->dmabuf,
+				    SZ_2M, SZ_4K, &iova, RW));
+	EXPECT_EQ(-EOVERFLOW, map_file(self->iommufd, self->ioas, self->dmabuf,
+				       -2 * SZ_4K, 4 * SZ_4K, &iova, RW));
+	/* a fixed IOVA in the middle of a page, even with no domain yet */
+	iova = SZ_4K / 2;
+	EXPECT_EQ(-EINVAL, map_file(self->iommufd, self->ioas, self->dmabuf, 0,
+				    SZ_4K, &iova, RW | IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_NOTHING_LEFT();
+}
+
+TEST_F(ioas, bad_arguments_refused)
+{
+	int mfd;
+
+	mfd = memfd_create("ram", 0);
+	ASSERT_GE(mfd, 0);
+	ASSERT_EQ(0, ftruncate(mfd, SZ_1M));
+	EXPECT_EQ(-EBADF, map_file(self->iommufd, self->ioas, -1, 0, SZ_4K, NULL, RW));
+	EXPECT_EQ(-EINVAL, map_file(self->iommufd, self->ioas, mfd, 0, SZ_4K, NULL, 0));
+	EXPECT_EQ(-EOPNOTSUPP, map_file(self->iommufd, self->ioas, mfd, 0, SZ_4K,
+					NULL, RW | (1u << 31)));
+	EXPECT_EQ(-ENOENT, map_file(self->iommufd, self->ioas + 1000, mfd, 0, SZ_4K,
+				    NULL, RW));
+	EXPECT_NOTHING_LEFT();
+	close(mfd);
+}
+
+TEST_F(ioas, memfd_maps_and_pins_by_offset)
+{
+	uint64_t iova = 0;
+	int mfd;
+
+	mfd = memfd_create("ram", 0);
+	ASSERT_GE(mfd, 0);
+	ASSERT_EQ(0, ftruncate(mfd, SZ_2M));
+	ASSERT_EQ(0, map_file(self->iommufd, self->ioas, mfd, SZ_4K, SZ_1M, &iova, RW));
+	/* Without a domain nothing is pinned yet, as for IOMMU_IOAS_MAP */
+	EXPECT_EQ(self->pinned, vm_pin_kb());
+	EXPECT_EQ(SZ_1M, unmap(self->iommufd, self->ioas, iova, SZ_1M));
+	close(mfd);
+}
+
+TEST_F(ioas, memfd_bad_files_refused)
+{
+	int mfd, ro, other;
+	char path[64];
+
+	mfd = memfd_create("ram", MFD_ALLOW_SEALING);
+	ASSERT_GE(mfd, 0);
+	ASSERT_EQ(0, ftruncate(mfd, SZ_1M));
+	/* past the end of the file */
+	EXPECT_EQ(-EINVAL, map_file(self->iommufd, self->ioas, mfd, SZ_1M - SZ_4K,
+				    2 * SZ_4K, NULL, RW));
+	EXPECT_EQ(-EOVERFLOW, map_file(self->iommufd, self->ioas, mfd, -SZ_4K,
+				       2 * SZ_4K, NULL, RW));
+	/* not a memfd: a procfs file */
+	other = open("/proc/self/status", O_RDONLY);
+	ASSERT_GE(other, 0);
+	EXPECT_EQ(-EINVAL, map_file(self->iommufd, self->ioas, other, 0, SZ_4K,
+				    NULL, IOMMU_IOAS_MAP_READABLE));
+	close(other);
+	/* DMA may not write what the process may not */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", mfd);
+	ro = open(path, O_RDONLY);
+	ASSERT_GE(ro, 0);
+	EXPECT_EQ(-EPERM, map_file(self->iommufd, self->ioas, ro, 0, SZ_4K, NULL, RW));
+	EXPECT_NOTHING_LEFT();
+	/* ... but may read it */
+	EXPECT_EQ(0, map_file(self->iommufd, self->ioas, ro, 0, SZ_4K, NULL,
+			      IOMMU_IOAS_MAP_READABLE));
+	EXPECT_EQ(SZ_4K, unmap_all(self->iommufd, self->ioas));
+	close(ro);
+
+	/* A writable DMA mapping keeps the file from being write-sealed */
+	ASSERT_EQ(0, map_file(self->iommufd, self->ioas, mfd, 0, SZ_4K, NULL, RW));
+	EXPECT_NE(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE));
+	EXPECT_EQ(EBUSY, errno);
+	EXPECT_EQ(SZ_4K, unmap_all(self->iommufd, self->ioas));
+	/* and once sealed, DMA may not write it */
+	ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE));
+	EXPECT_EQ(-EPERM, map_file(self->iommufd, self->ioas, mfd, 0, SZ_4K, NULL, RW));
+	EXPECT_NOTHING_LEFT();
+	close(mfd);
+}
+
+/* udmabuf exports pages, not device memory by physical address. */
+TEST_F(ioas, dmabuf_without_physical_ranges_refused)
+{
+	struct udmabuf_create create = { .size = SZ_64K };
+	int mfd, dev, buf;
+
+	dev = open("/dev/udmabuf", O_RDWR);
+	if (dev < 0)
+		SKIP(return, "no /dev/udmabuf");
+	mfd = memfd_create("udmabuf", MFD_ALLOW_SEALING);
+	ASSERT_GE(mfd, 0);
+	ASSERT_EQ(0, ftruncate(mfd, SZ_64K));
+	ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK));
+	create.memfd = mfd;
+	buf = ioctl(dev, UDMABUF_CREATE, &create);
+	ASSERT_GE(buf, 0);
+	EXPECT_EQ(-EOPNOTSUPP, map_file(self->iommufd, self->ioas, buf, 0, SZ_64K,
+					NULL, RW));
+	EXPECT_NOTHING_LEFT();
+	close(buf);
+	close(mfd);
+	close(dev);
+}
+
+/* A dma-buf revoked when it is mapped: -ENODEV, nothing mapped. */
+TEST_F(ioas, dmabuf_revoked_at_map_time_refused)
+{
+	if (!p2p_through_host_bridge())
+		SKIP(return, "the exporter refuses this IOMMU importer here");
+	ASSERT_EQ(0, set_memory_decode(&self->v, 0));
+	EXPECT_EQ(-ENODEV, map_file(self->iommufd, self->ioas, self->dmabuf, 0,
+				    SZ_2M, NULL, RW));
+	EXPECT_NOTHING_LEFT();
+	ASSERT_EQ(0, set_memory_decode(&self->v, 1));
+	EXPECT_EQ(0, map_file(self->iommufd, self->ioas, self->dmabuf, 0,
+			      SZ_2M, NULL, RW));
+	EXPECT_EQ(SZ_2M, unmap_all(self->iommufd, self->ioas));
+}
+
+TEST_HARNESS_MAIN
