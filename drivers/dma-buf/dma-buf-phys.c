@@ -27,22 +27,31 @@
  *
  * - The importer asks for it at attach time with
  *   &dma_buf_attach_ops.phys_ranges, and must also set allow_peer2peer and
- *   allow_revoke: the exporter decides at attach whether the whole IOMMU
- *   domain may reach its memory (a PCI exporter asks whether its host
- *   bridge forwards peer-to-peer traffic, the path every translated
- *   request takes), and the importer must drop its IOMMU mappings when the
+ *   allow_revoke: the importer must drop its IOMMU mappings when the
  *   exporter revokes access.  Such an attachment maps only this way.
- * - Exporters without the op refuse such importers at attach with
- *   -EOPNOTSUPP: memory with struct pages is imported through its pages,
- *   not its physical address.
- * - The importer API is exported in the DMA_BUF_PHYS namespace, for the
- *   few importers that program IOMMUs themselves.
+ * - The exporter decides at attach whether any device that may use the
+ *   importer's page tables can reach the memory.  It does not know those
+ *   devices, so it must answer for all of them: a PCI exporter accepts
+ *   only when every path through the root complex forwards peer-to-peer
+ *   traffic (pci_p2pdma_host_bridge_forwards()).
+ * - The core refuses such importers at attach with -EOPNOTSUPP when the
+ *   exporter has no &dma_buf_ops.map_phys_ranges: memory with struct pages
+ *   is imported through its pages, not its physical address.
+ * - The importer API is exported in the DMA_BUF_PHYS namespace.  That is a
+ *   marker for review, not access control: the exporter's attach check is
+ *   the gate.
  *
- * A physical mapping is pinned for as long as it exists: the memory may be
- * revoked but never moves.  The exporter calls dma_buf_move_notify() after
- * it has revoked access, and again after it has restored it; the importer
- * unmaps in the callback and may map again from it, the reservation lock
- * being held, so that access comes back without anyone asking.
+ * The memory is device memory at a fixed address: it never moves, it is
+ * only revoked and restored, so a physical mapping needs no pin.  The
+ * exporter calls dma_buf_move_notify() after it has revoked access, and
+ * again after it has restored it; the importer unmaps in the callback and
+ * may map again from it, the reservation lock being held, so that access
+ * comes back without anyone asking.  Hence &dma_buf_ops.map_phys_ranges
+ * may be called from within dma_buf_move_notify() and must not call it.
+ * The callback can come before dma_buf_dynamic_attach() has returned.
+ *
+ * The core cannot tell device memory from RAM; exporters give only device
+ * memory, which importers map uncached.
  */
 
 /**
@@ -80,8 +89,9 @@ void dma_buf_phys_ranges_free(struct dma_buf_phys_ranges *ranges)
 EXPORT_SYMBOL_NS_GPL(dma_buf_phys_ranges_free, DMA_BUF);
 
 /*
- * The ops come in pairs, and a physical mapping is pinned while it exists,
- * so only dynamic exporters, which can be pinned, may have them.
+ * The ops come in pairs, and only dynamic exporters may have them: the core
+ * maps a static exporter's buffer at attach, for the importer's device,
+ * which an importer of physical ranges does not have.
  */
 bool dma_buf_phys_ops_valid(const struct dma_buf_ops *ops)
 {
@@ -136,14 +146,15 @@ static int check_phys_ranges(struct dma_buf *dmabuf,
  *
  * For importers that program IOMMU page tables themselves; see "Physical
  * range lists".  The caller holds the reservation lock, also from its
- * move_notify callback.  The buffer stays pinned until the list is given
- * back with dma_buf_unmap_phys_ranges().
+ * move_notify callback.  The list is the importer's until it gives it back
+ * with dma_buf_unmap_phys_ranges(), which it must do when the exporter
+ * revokes access (move_notify) and before it detaches.
  *
  * Return: the list, read-only, or an ERR_PTR: -ENODEV while the exporter
- * has revoked access, the exporter's or dma_buf_pin()'s error unchanged,
- * -EINVAL for an attachment that did not ask for physical ranges or an
- * exporter's list that breaks the rules of &struct dma_buf_phys_range or
- * does not cover the buffer, -ENOMEM.
+ * has revoked access, the exporter's other errors unchanged, -EINVAL for
+ * an attachment that did not ask for physical ranges or an exporter's list
+ * that breaks the rules of &struct dma_buf_phys_range or does not cover
+ * the buffer, -ENOMEM.
  */
 const struct dma_buf_phys_ranges *
 dma_buf_map_phys_ranges(struct dma_buf_attachment *attach)
@@ -158,24 +169,16 @@ dma_buf_map_phys_ranges(struct dma_buf_attachment *attach)
 	dmabuf = attach->dmabuf;
 	dma_resv_assert_held(dmabuf->resv);
 
-	ret = dmabuf->ops->pin(attach);
-	if (ret)
-		return ERR_PTR(ret);
 	ranges = dmabuf->ops->map_phys_ranges(attach);
 	if (!ranges)
-		ranges = ERR_PTR(-ENOMEM);
+		return ERR_PTR(-ENOMEM);
 	if (IS_ERR(ranges))
-		goto err_unpin;
+		return ranges;
 	ret = check_phys_ranges(dmabuf, ranges);
 	if (ret) {
 		dmabuf->ops->unmap_phys_ranges(attach, ranges);
-		ranges = ERR_PTR(ret);
-		goto err_unpin;
+		return ERR_PTR(ret);
 	}
-	return ranges;
-
-err_unpin:
-	dmabuf->ops->unpin(attach);
 	return ranges;
 }
 EXPORT_SYMBOL_NS_GPL(dma_buf_map_phys_ranges, DMA_BUF_PHYS);
@@ -193,12 +196,13 @@ void dma_buf_unmap_phys_ranges(struct dma_buf_attachment *attach,
 			       const struct dma_buf_phys_ranges *ranges)
 {
 	might_sleep();
-	if (WARN_ON(!attach || !attach->dmabuf || IS_ERR_OR_NULL(ranges)))
+	if (WARN_ON(!attach || !attach->dmabuf || !is_phys_importer(attach) ||
+		    IS_ERR_OR_NULL(ranges)))
 		return;
 	dma_resv_assert_held(attach->dmabuf->resv);
 
+	/* The exporter frees what it allocated; importers only read it. */
 	attach->dmabuf->ops->unmap_phys_ranges(attach,
 				(struct dma_buf_phys_ranges *)ranges);
-	attach->dmabuf->ops->unpin(attach);
 }
 EXPORT_SYMBOL_NS_GPL(dma_buf_unmap_phys_ranges, DMA_BUF_PHYS);

@@ -15,8 +15,13 @@
  * back, so no DMA reaches the memory once the exporter's revoke returns.
  * Then it asks for the ranges again: when access has come back they are
  * mapped into every tracked domain again, so the IOAS mapping is restored
- * without userspace remapping.  The lock order is the reservation lock,
- * then pages->mutex; nothing here takes the io_pagetable's locks.
+ * without userspace remapping.
+ *
+ * Locking: the reservation lock, then pages->mutex (move_notify; also vfio
+ * holds its memory_lock around both).  Releasing the pages takes the
+ * reservation lock under the io_pagetable's domains_rwsem (unmap), so no
+ * path may take an io_pagetable lock under the reservation lock; none
+ * here does.
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-buf-phys.h>
@@ -36,11 +41,14 @@ MODULE_IMPORT_NS(DMA_BUF_PHYS);
  *	under the reservation lock and pages->mutex
  * @tracker: the (domain, area) pairs holding the pages, of struct
  *	iopt_dmabuf_track, under pages->mutex
+ * @released: the pages are going away: a move_notify that comes before the
+ *	detach must not map again; under the reservation lock and pages->mutex
  */
 struct iopt_pages_dmabuf {
 	struct dma_buf_attachment *attach;
 	const struct dma_buf_phys_ranges *phys;
 	struct list_head tracker;
+	bool released;
 };
 
 struct iopt_dmabuf_track {
@@ -53,7 +61,8 @@ struct iopt_dmabuf_track {
  * pages->mutex of dma-buf pages is taken under a reservation lock, which
  * fault handlers take under mmap_lock, while pages->mutex of user pages is
  * held across pin_user_pages(): separate classes, or lockdep would see a
- * cycle that no single iopt_pages can close.
+ * cycle that no single iopt_pages can close.  It holds because dma-buf
+ * pages never reach the pfn_reader, which pins under pages->mutex.
  */
 static struct lock_class_key iopt_dmabuf_mutex_key;
 
@@ -251,8 +260,12 @@ void iopt_dmabuf_unfill_domains(struct iopt_area *area,
 	mutex_unlock(&pages->mutex);
 }
 
-/* Give the ranges back, once no domain maps them. */
-static void put_phys(struct iopt_pages *pages)
+/*
+ * Give the ranges back, once no domain maps them.  @attach is passed in:
+ * a move_notify can come before dma_buf_dynamic_attach() has returned it.
+ */
+static void put_phys(struct iopt_pages *pages,
+		     struct dma_buf_attachment *attach)
 {
 	struct iopt_pages_dmabuf *dmabuf = pages->dmabuf;
 	struct iopt_dmabuf_track *track;
@@ -264,12 +277,13 @@ static void put_phys(struct iopt_pages *pages)
 	list_for_each_entry(track, &dmabuf->tracker, elm)
 		unmap_range(track->domain, iopt_area_iova(track->area),
 			    iopt_area_length(track->area));
-	dma_buf_unmap_phys_ranges(dmabuf->attach, dmabuf->phys);
+	dma_buf_unmap_phys_ranges(attach, dmabuf->phys);
 	dmabuf->phys = NULL;
 }
 
 /* Take the ranges and map them into every tracked domain, or nowhere. */
-static int get_phys(struct iopt_pages *pages)
+static int get_phys(struct iopt_pages *pages,
+		    struct dma_buf_attachment *attach)
 {
 	struct iopt_pages_dmabuf *dmabuf = pages->dmabuf;
 	const struct dma_buf_phys_ranges *phys;
@@ -278,7 +292,7 @@ static int get_phys(struct iopt_pages *pages)
 
 	lockdep_assert_held(&pages->mutex);
 
-	phys = dma_buf_map_phys_ranges(dmabuf->attach);
+	phys = dma_buf_map_phys_ranges(attach);
 	if (IS_ERR(phys))
 		return PTR_ERR(phys);
 	dmabuf->phys = phys;
@@ -296,23 +310,24 @@ static int get_phys(struct iopt_pages *pages)
 		unmap_range(undo->domain, iopt_area_iova(undo->area),
 			    iopt_area_length(undo->area));
 	}
-	dma_buf_unmap_phys_ranges(dmabuf->attach, phys);
+	dma_buf_unmap_phys_ranges(attach, phys);
 	dmabuf->phys = NULL;
 	return rc;
 }
 
 /*
- * The exporter revoked or restored access (the memory never moves: it is
- * pinned while mapped).  Unmap everything, then map again if it can be.
+ * The exporter revoked or restored access (device memory given by physical
+ * address never moves).  Unmap everything, then map again if it can be.
  */
 static void iopt_dmabuf_move_notify(struct dma_buf_attachment *attach)
 {
 	struct iopt_pages *pages = attach->importer_priv;
-	int rc;
+	int rc = 0;
 
 	mutex_lock(&pages->mutex);
-	put_phys(pages);
-	rc = get_phys(pages);
+	put_phys(pages, attach);
+	if (!pages->dmabuf->released)
+		rc = get_phys(pages, attach);
 	mutex_unlock(&pages->mutex);
 	if (rc && rc != -ENODEV)
 		pr_warn_ratelimited("iommufd: dma-buf %s stays unmapped after its exporter restored access: %d\n",
@@ -343,18 +358,17 @@ static const struct dma_buf_attach_ops iopt_dmabuf_attach_ops = {
  * importer (for vfio-pci: its host bridge does not forward P2P), -ENODEV
  * while access is revoked, or -ENOMEM.
  */
-struct iopt_pages *iopt_alloc_dmabuf_pages(struct dma_buf *dmabuf,
-					   unsigned long start,
+struct iopt_pages *iopt_alloc_dmabuf_pages(struct dma_buf *dmabuf, u64 start,
 					   unsigned long length, bool writable)
 {
 	struct dma_buf_attachment *attach;
 	struct iopt_pages *pages;
-	unsigned long end;
+	u64 end;
 	int rc;
 
 	if (!PAGE_ALIGNED(start) || !PAGE_ALIGNED(length))
 		return ERR_PTR(-EINVAL);
-	if (check_add_overflow(start, length, &end))
+	if (check_add_overflow(start, (u64)length, &end))
 		return ERR_PTR(-EOVERFLOW);
 	if (end > dmabuf->size)
 		return ERR_PTR(-EINVAL);
@@ -386,7 +400,7 @@ struct iopt_pages *iopt_alloc_dmabuf_pages(struct dma_buf *dmabuf,
 	/* Unless a move_notify since the attach has already taken them */
 	dma_resv_lock(dmabuf->resv, NULL);
 	mutex_lock(&pages->mutex);
-	rc = pages->dmabuf->phys ? 0 : get_phys(pages);
+	rc = pages->dmabuf->phys ? 0 : get_phys(pages, attach);
 	mutex_unlock(&pages->mutex);
 	dma_resv_unlock(dmabuf->resv);
 	if (rc)
@@ -411,10 +425,12 @@ void iopt_dmabuf_release(struct iopt_pages *pages)
 	if (dmabuf->attach) {
 		struct dma_buf *buf = dmabuf->attach->dmabuf;
 
+		/* No restore between here and the detach */
 		dma_resv_lock(buf->resv, NULL);
 		mutex_lock(&pages->mutex);
 		WARN_ON(!list_empty(&dmabuf->tracker));
-		put_phys(pages);
+		put_phys(pages, dmabuf->attach);
+		dmabuf->released = true;
 		mutex_unlock(&pages->mutex);
 		dma_resv_unlock(buf->resv);
 		dma_buf_detach(buf, dmabuf->attach);

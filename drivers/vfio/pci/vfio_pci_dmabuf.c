@@ -8,7 +8,7 @@
  * path crosses a host bridge.  Legacy sg_table importers are served by the
  * dma-buf core.  No struct pages exist for the BAR.  An importer that owns
  * IOMMU page tables (iommufd) gets the slices' physical addresses instead,
- * if the host bridge that its translated requests cross forwards P2P.
+ * if peer-to-peer traffic from any device reaches them.
  *
  * Only drivers that describe their regions offer the feature
  * (vfio_pci_core_device.pci_ops->get_dmabuf_phys): a variant driver may
@@ -116,11 +116,16 @@ static int vfio_pci_dma_buf_attach(struct dma_buf *dmabuf,
 
 	if (phys_importer(attach)) {
 		/*
-		 * Any device of the IOMMU domain reaches the BAR by a request
-		 * the IOMMU translates, through the root complex above it.
+		 * The devices that will use the importer's IOMMU page tables
+		 * are not known: any of them, below any host bridge, must be
+		 * able to reach the BAR.
 		 */
-		if (!pci_p2pdma_host_bridge_forwards(priv->pdev))
+		if (!pci_p2pdma_host_bridge_forwards(priv->pdev)) {
+			pci_info_ratelimited(priv->pdev,
+					     "BAR %u: not mapped for IOMMU page tables: the host bridge does not forward peer-to-peer traffic from all devices\n",
+					     priv->bar);
 			return -EOPNOTSUPP;
+		}
 		type = PCI_P2PDMA_MAP_THRU_HOST_BRIDGE;
 	} else {
 		type = pci_p2pdma_client_map_type(priv->pdev, attach->dev);
