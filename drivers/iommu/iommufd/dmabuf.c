@@ -261,11 +261,13 @@ void iopt_dmabuf_unfill_domains(struct iopt_area *area,
 }
 
 /*
- * Give the ranges back, once no domain maps them.  @attach is passed in:
- * a move_notify can come before dma_buf_dynamic_attach() has returned it.
+ * Unmap the tracked pairs before @stop (all when NULL) and give the ranges
+ * back.  @attach is passed in: a move_notify can come before
+ * dma_buf_dynamic_attach() has returned it.
  */
 static void put_phys(struct iopt_pages *pages,
-		     struct dma_buf_attachment *attach)
+		     struct dma_buf_attachment *attach,
+		     struct iopt_dmabuf_track *stop)
 {
 	struct iopt_pages_dmabuf *dmabuf = pages->dmabuf;
 	struct iopt_dmabuf_track *track;
@@ -274,9 +276,12 @@ static void put_phys(struct iopt_pages *pages,
 
 	if (!dmabuf->phys)
 		return;
-	list_for_each_entry(track, &dmabuf->tracker, elm)
+	list_for_each_entry(track, &dmabuf->tracker, elm) {
+		if (track == stop)
+			break;
 		unmap_range(track->domain, iopt_area_iova(track->area),
 			    iopt_area_length(track->area));
+	}
 	dma_buf_unmap_phys_ranges(attach, dmabuf->phys);
 	dmabuf->phys = NULL;
 }
@@ -287,8 +292,8 @@ static int get_phys(struct iopt_pages *pages,
 {
 	struct iopt_pages_dmabuf *dmabuf = pages->dmabuf;
 	const struct dma_buf_phys_ranges *phys;
-	struct iopt_dmabuf_track *track, *undo;
-	int rc = 0;
+	struct iopt_dmabuf_track *track;
+	int rc;
 
 	lockdep_assert_held(&pages->mutex);
 
@@ -298,21 +303,13 @@ static int get_phys(struct iopt_pages *pages,
 	dmabuf->phys = phys;
 	list_for_each_entry(track, &dmabuf->tracker, elm) {
 		rc = map_area(pages, track->area, track->domain);
-		if (rc)
-			break;
+		if (rc) {
+			/* map_area() left nothing of @track mapped */
+			put_phys(pages, attach, track);
+			return rc;
+		}
 	}
-	if (!rc)
-		return 0;
-
-	list_for_each_entry(undo, &dmabuf->tracker, elm) {
-		if (undo == track)
-			break;
-		unmap_range(undo->domain, iopt_area_iova(undo->area),
-			    iopt_area_length(undo->area));
-	}
-	dma_buf_unmap_phys_ranges(attach, phys);
-	dmabuf->phys = NULL;
-	return rc;
+	return 0;
 }
 
 /*
@@ -325,7 +322,7 @@ static void iopt_dmabuf_move_notify(struct dma_buf_attachment *attach)
 	int rc = 0;
 
 	mutex_lock(&pages->mutex);
-	put_phys(pages, attach);
+	put_phys(pages, attach, NULL);
 	if (!pages->dmabuf->released)
 		rc = get_phys(pages, attach);
 	mutex_unlock(&pages->mutex);
@@ -429,7 +426,7 @@ void iopt_dmabuf_release(struct iopt_pages *pages)
 		dma_resv_lock(buf->resv, NULL);
 		mutex_lock(&pages->mutex);
 		WARN_ON(!list_empty(&dmabuf->tracker));
-		put_phys(pages, dmabuf->attach);
+		put_phys(pages, dmabuf->attach, NULL);
 		dmabuf->released = true;
 		mutex_unlock(&pages->mutex);
 		dma_resv_unlock(buf->resv);
