@@ -7,8 +7,8 @@ BUILD=${BUILD:-$ROOT/build}
 TREE=$BUILD/linux          # the assembled source tree (a git repository)
 # The test kernel has generic KASAN unless KASAN=0; BENCH=1 selects the
 # benchmark kernel, without the debug options; MOVE_NOTIFY=1 the test
-# kernel with CONFIG_DMABUF_MOVE_NOTIFY=y and without KASAN, for what
-# depends on that option.  Each flavour builds in its own directory, so
+# KASAN kernel with CONFIG_DMABUF_MOVE_NOTIFY=y, for what depends on
+# that option.  Each flavour builds in its own directory, so
 # switching costs no rebuild.
 FLAVOR=
 if [ "${BENCH:-0}" = 1 ]; then
