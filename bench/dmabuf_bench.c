@@ -21,7 +21,20 @@
  *            the attachment caches (6.12's core built the sg_table that
  *            sgt64k measures)
  *
- * The importer module times each repetition in the kernel.  One line per
+ * and, with an IOMMU, how a VMM maps the slice for a guest's P2P DMA,
+ * ivshmem's own IOMMU domain standing in for the guest's:
+ *
+ *   type1-bar  mmap of the BAR, VFIO_IOMMU_MAP_DMA of it, UNMAP_DMA and
+ *            munmap, as on the legacy backend (type1 faults the BAR in
+ *            and looks its PFNs up page by page)
+ *   mapfile-bar  IOMMU_IOAS_MAP_FILE of a dma-buf of the slice + UNMAP,
+ *            as QEMU 11 does on the iommufd backend
+ *   mapfile-memfd / map-memfd  guest RAM in a populated memfd of the
+ *            slice's size (up to MEMFD_MAX): IOMMU_IOAS_MAP_FILE of the
+ *            memfd against IOMMU_IOAS_MAP of its mmap, + UNMAP
+ *
+ * The importer module times each repetition in the kernel; the VMM
+ * methods are timed around their ioctls.  One line per
  * (method, size) on stdout, tab separated, for scripts/bench:
  *
  *   row  method size reps median p25 p75 entries bytes iommu_bytes
@@ -30,13 +43,16 @@
  *
  * With -c it also checks what must hold whatever the timings (one range
  * per slice, one entry per 64 KiB or page, blocks of 2 MiB or more, memmap
- * of 64 bytes per page, one cached range per attach) and exits 1 if
+ * of 64 bytes per page, one cached range per attach, an IOVA aligned to
+ * the dma-buf up to 1 GiB and every byte unmapped) and exits 1 if
  * anything does not.
  */
 #include <getopt.h>
 #include <time.h>
 
-#include "vfio_util.h"
+#include <sys/mman.h>
+
+#include "iommufd_util.h"
 #include "p2p_page_exporter.h"
 
 #define SZ_2M		(2 * SZ_1M)
@@ -45,6 +61,7 @@
 #define MAX_REPS	200
 #define MIN_REPS	5
 #define LIST_NR		1024
+#define MEMFD_MAX	SZ_1G
 
 static uint64_t budget_ns = 1000000000ull;	/* per method and size */
 static uint64_t pages_budget_ns = 120000000000ull;
@@ -123,6 +140,38 @@ static int measure(int imp, struct imp_bench b, struct result *r)
 	r->p75 = ns[reps * 3 / 4];
 	r->entries = b.entries;
 	r->bytes = b.bytes;
+	return 0;
+}
+
+/*
+ * Time @op(@ctx) from userspace like measure() does, except that an op
+ * slower than the budget is timed once, after the untimed run that sizes
+ * the measurement (and takes first-use costs out of it).
+ */
+static int measure_user(int (*op)(void *ctx), void *ctx, struct result *r)
+{
+	uint64_t ns[MAX_REPS], t;
+	uint32_t reps, i;
+
+	memset(r, 0, sizeof(*r));
+	t = now_ns();
+	if (op(ctx))
+		return -1;
+	t = now_ns() - t;
+	reps = t ? budget_ns / t : MAX_REPS;
+	reps = t > budget_ns ? 1 : reps < MIN_REPS ? MIN_REPS :
+	       reps > MAX_REPS ? MAX_REPS : reps;
+	for (i = 0; i < reps; i++) {
+		t = now_ns();
+		if (op(ctx))
+			return -1;
+		ns[i] = now_ns() - t;
+	}
+	qsort(ns, reps, sizeof(ns[0]), cmp_u64);
+	r->reps = reps;
+	r->median = ns[reps / 2];
+	r->p25 = ns[reps / 4];
+	r->p75 = ns[reps * 3 / 4];
 	return 0;
 }
 
@@ -270,6 +319,175 @@ static void vfio_methods(struct vdev *v, const uint64_t *sizes, int n)
 	}
 }
 
+/* One IOMMU mapping of a BAR slice or memfd, for measure_user(). */
+struct vmm_map {
+	int fd;			/* container, or iommufd */
+	uint32_t ioas;
+	int file;		/* vfio device, dma-buf or memfd */
+	uint64_t offset;	/* of the BAR in the vfio device */
+	void *va;		/* the memfd's mmap for IOAS_MAP, else NULL */
+	uint64_t size, iova;
+	int sample;		/* count the IOMMU page tables, untimed */
+	uint64_t iommu_pages;	/* IOMMU page-table pages while mapped */
+};
+
+static uint64_t iommu_pages_before(struct vmm_map *m)
+{
+	return m->sample ? vmstat("nr_iommu_pages") : 0;
+}
+
+static void iommu_pages_during(struct vmm_map *m, uint64_t before)
+{
+	uint64_t during;
+
+	if (!m->sample)
+		return;
+	during = vmstat("nr_iommu_pages");
+	m->iommu_pages = during > before ? during - before : 0;
+}
+
+/*
+ * What a VMM on the legacy backend does for a BAR: mmap it and
+ * VFIO_IOMMU_MAP_DMA the mmap, which faults the BAR in and looks its
+ * PFNs up page by page; then unmap both.
+ */
+static int type1_map(void *ctx)
+{
+	struct vmm_map *m = ctx;
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map), .iova = m->iova, .size = m->size,
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+	};
+	struct vfio_iommu_type1_dma_unmap unmap = {
+		.argsz = sizeof(unmap), .iova = m->iova, .size = m->size,
+	};
+	uint64_t before = iommu_pages_before(m);
+	void *va = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			m->file, m->offset);
+	int ret = -1;
+
+	if (va == MAP_FAILED)
+		return -1;
+	map.vaddr = (uintptr_t)va;
+	if (!ioctl(m->fd, VFIO_IOMMU_MAP_DMA, &map)) {
+		iommu_pages_during(m, before);
+		ret = ioctl(m->fd, VFIO_IOMMU_UNMAP_DMA, &unmap) ||
+		      unmap.size != m->size ? -1 : 0;
+	}
+	munmap(va, m->size);
+	return ret;
+}
+
+/* MAP_FILE of m->file, or IOAS_MAP of m->va, then UNMAP of every byte. */
+static int iommufd_map(void *ctx)
+{
+	struct vmm_map *m = ctx;
+	uint64_t before = iommu_pages_before(m), iova = 0;
+	int ret;
+
+	if (m->va)
+		ret = map_user(m->fd, m->ioas, m->va, m->size, &iova);
+	else
+		ret = map_file(m->fd, m->ioas, m->file, 0, m->size, &iova, RW);
+	if (ret)
+		return -1;
+	iommu_pages_during(m, before);
+	m->iova = iova;
+	return unmap(m->fd, m->ioas, iova, m->size) == (long long)m->size ?
+	       0 : -1;
+}
+
+static void run_vmm(const char *method, int (*op)(void *ctx),
+		    struct vmm_map *m, struct result *r)
+{
+	if (measure_user(op, m, r))
+		die("%s at %llu bytes", method, (unsigned long long)m->size);
+	m->sample = 1;
+	if (op(m))
+		die("%s at %llu bytes", method, (unsigned long long)m->size);
+	m->sample = 0;
+	r->iommu_bytes = m->iommu_pages * PAGE_SZ;
+	report(method, m->size, r);
+}
+
+/*
+ * The legacy backend: type1 MAP_DMA of the BAR's mmap at IOVA 0, sizes
+ * in increasing order, stopping where the previous size, scaled, says one
+ * map would exceed the pages budget.
+ */
+static void type1_method(struct vdev *v, const uint64_t *sizes, int n)
+{
+	struct vmm_map m = { .fd = v->container, .file = v->device,
+			     .offset = v->bar_off };
+	uint64_t prev_size = 0, prev_ns = 0;
+	struct result r;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (prev_ns && (double)prev_ns * sizes[i] / prev_size >
+			       pages_budget_ns) {
+			printf("info\ttype1-stopped\t%llu\n",
+			       (unsigned long long)sizes[i]);
+			break;
+		}
+		m.size = sizes[i];
+		run_vmm("type1-bar", type1_map, &m, &r);
+		prev_size = sizes[i];
+		prev_ns = r.p25;
+	}
+}
+
+/*
+ * The iommufd backend, ivshmem bound to an iommufd and attached to an
+ * IOAS: MAP_FILE of a dma-buf of each slice, then memfds.
+ */
+static void iommufd_methods(const uint64_t *sizes, int n)
+{
+	struct vmm_map m = { 0 };
+	struct result r;
+	struct cdev dev;
+	int i;
+
+	m.fd = open_iommufd();
+	if (m.fd < 0 || cdev_open(&dev, IVSHMEM_ID, m.fd) ||
+	    ioas_alloc(m.fd, &m.ioas) || cdev_attach(&dev, m.ioas) ||
+	    set_command(&dev, PCI_COMMAND_MEMORY, 0))
+		die("ivshmem on an IOAS through its vfio cdev");
+	for (i = 0; i < n; i++) {
+		struct vfio_region_dma_range slice = { 0, sizes[i] };
+		uint64_t align = sizes[i] < SZ_1G ? sizes[i] : SZ_1G;
+
+		m.size = sizes[i];
+		m.file = export_ranges(dev.fd, BAR, O_RDONLY | O_CLOEXEC, 0, 1,
+				       &slice, 1);
+		if (m.file < 0)
+			die("VFIO_DEVICE_FEATURE_DMA_BUF of %llu bytes",
+			    (unsigned long long)m.size);
+		run_vmm("mapfile-bar", iommufd_map, &m, &r);
+		/* large IOMMU pages need the IOVA aligned like the BAR */
+		expect("mapfile-bar", m.size, m.iova % align, 0, "IOVA misalignment");
+		close(m.file);
+	}
+	for (i = 0; i < n && sizes[i] <= MEMFD_MAX; i++) {
+		m.size = sizes[i];
+		m.file = memfd_create("guest-ram", MFD_CLOEXEC);
+		if (m.file < 0 || fallocate(m.file, 0, 0, m.size))
+			die("a memfd of %llu bytes", (unsigned long long)m.size);
+		/* populated, so IOAS_MAP does not time page faults */
+		m.va = mmap(NULL, m.size, PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_POPULATE, m.file, 0);
+		if (m.va == MAP_FAILED)
+			die("mmap of the memfd");
+		run_vmm("map-memfd", iommufd_map, &m, &r);
+		munmap(m.va, m.size);
+		m.va = NULL;
+		run_vmm("mapfile-memfd", iommufd_map, &m, &r);
+		close(m.file);
+	}
+	cdev_close(&dev);
+	close(m.fd);
+}
+
 static int bind_driver(const char *bdf, const char *driver)
 {
 	char path[256];
@@ -407,7 +625,11 @@ int main(int argc, char **argv)
 	printf("info\tbar\t%llu\n", (unsigned long long)v.bar_size);
 	vfio_methods(&v, sizes, n);
 	range_list(&v);
+	if (have_iommu)
+		type1_method(&v, sizes, n);
 	vfio_close(&v);
+	if (have_iommu)
+		iommufd_methods(sizes, n);
 	pages_method(v.bdf, sizes, n);
 	if (checking)
 		printf("dmabuf-bench: %d check(s) failed\n", failures);
