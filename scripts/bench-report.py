@@ -176,12 +176,14 @@ def topo_tables(topo, rows, setup, info):
         out += ["", "How a VMM maps the slice for a guest's P2P DMA (map + unmap of every byte, "
                 "timed in userspace; ivshmem's IOMMU domain stands in for the guest's), and the "
                 "IOMMU page tables one mapping adds:", "",
-                "| slice | type1 MAP_DMA of the BAR mmap | MAP_FILE of a BAR dma-buf | ratio "
-                "| IOMMU PT, type1 | IOMMU PT, MAP_FILE |", "|---|---|---|---|---|---|"]
+                "| slice | type1 MAP_DMA of the BAR mmap | type1 per 4 KiB page | MAP_FILE of a "
+                "BAR dma-buf | type1 ÷ MAP_FILE | IOMMU PT, type1 | IOMMU PT, MAP_FILE |",
+                "|---|---|---|---|---|---|---|"]
         for s in sizes:
             t, f = get("type1-bar", s), get("mapfile-bar", s)
-            out.append("| %s | %s | %s | %s | %s | %s |" % (
-                size_name(s), timing(t), timing(f), ratio(t and t["median"], f and f["median"]),
+            out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                size_name(s), timing(t), ns_name(t["median"] * 4096 / s) if t else "-",
+                timing(f), ratio(t and t["median"], f and f["median"]),
                 bytes_name(t["iommu"]) if t else "-", bytes_name(f["iommu"]) if f else "-"))
         out += ["", "Guest RAM in a populated memfd (map + unmap of every byte):", "",
                 "| size | MAP_FILE of the memfd | IOAS_MAP of its mmap | IOAS_MAP ÷ MAP_FILE |",
@@ -256,15 +258,12 @@ def targets(rows, setup, info):
                        what, ns_name(a["median"]), ns_name(b["median"]), size_name(ss[0]),
                        size_name(ss[-1]), b["median"] / a["median"], ss[-1] // ss[0],
                        bytes_name(a["iommu"]), bytes_name(b["iommu"])))
-    both = sorted(s for (m, s) in io if m == "mapfile-bar" and ("type1-bar", s) in io)
-    if both:
-        s = both[-1]
-        f, t = io[("mapfile-bar", s)]["median"], io[("type1-bar", s)]["median"]
-        out.append("- `iommu`, %s: MAP_FILE of a BAR dma-buf %s faster than type1 MAP_DMA of the "
-                   "BAR mmap (target ≥ 100x at 64G): %s" % (
-                       size_name(s), ratio(t, f),
-                       ("met" if t / f >= 100 else "MISSED") if s == hi else
-                       "not judged, type1 did not run at 64G (the time budget)"))
+    if io.get(("mapfile-bar", hi)):
+        f, t = io[("mapfile-bar", hi)]["median"], io.get(("type1-bar", hi), {}).get("median")
+        out.append("- `iommu`, 64 GiB: MAP_FILE of a BAR dma-buf %s faster than type1 MAP_DMA of "
+                   "the BAR mmap (target ≥ 100x): %s. type1 looks up every 4 KiB PFN of the "
+                   "mmap; MAP_FILE takes the exporter's physical ranges" % (ratio(t, f), "met" if t and t / f >= 100
+                                                    else "MISSED"))
     if io.get(("mapfile-bar", lo)) and io.get(("mapfile-bar", hi)):
         x = io[("mapfile-bar", hi)]["median"] / io[("mapfile-bar", lo)]["median"]
         out.append("- `iommu`: MAP_FILE of a BAR dma-buf flat: 64G takes %.2fx the time of 2M "
