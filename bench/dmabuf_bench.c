@@ -107,6 +107,16 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Sort the @reps times in @ns into @r's median and quartiles. */
+static void summarize(uint64_t *ns, uint32_t reps, struct result *r)
+{
+	qsort(ns, reps, sizeof(ns[0]), cmp_u64);
+	r->reps = reps;
+	r->median = ns[reps / 2];
+	r->p25 = ns[reps / 4];
+	r->p75 = ns[reps * 3 / 4];
+}
+
 /* @reps repetitions of @b in the kernel; -errno on failure. */
 static int bench(int imp, struct imp_bench *b, uint64_t *ns, uint32_t reps)
 {
@@ -133,11 +143,7 @@ static int measure(int imp, struct imp_bench b, struct result *r)
 	ret = bench(imp, &b, ns, reps);
 	if (ret)
 		return ret;
-	qsort(ns, reps, sizeof(ns[0]), cmp_u64);
-	r->reps = reps;
-	r->median = ns[reps / 2];
-	r->p25 = ns[reps / 4];
-	r->p75 = ns[reps * 3 / 4];
+	summarize(ns, reps, r);
 	r->entries = b.entries;
 	r->bytes = b.bytes;
 	return 0;
@@ -167,11 +173,7 @@ static int measure_user(int (*op)(void *ctx), void *ctx, struct result *r)
 			return -1;
 		ns[i] = now_ns() - t;
 	}
-	qsort(ns, reps, sizeof(ns[0]), cmp_u64);
-	r->reps = reps;
-	r->median = ns[reps / 2];
-	r->p25 = ns[reps / 4];
-	r->p75 = ns[reps * 3 / 4];
+	summarize(ns, reps, r);
 	return 0;
 }
 
