@@ -14,8 +14,13 @@
  *   pages    ZONE_DEVICE pages for the BAR (p2p_page_exporter.ko), one
  *            sg_table entry per page, dma_map_sgtable() (the 2024 seed)
  *   umem     RDMA MR import of the vfio dma-buf: get, map, block walk,
- *            release, for a driver with 4K|2M|1G pages
- *   umem4k   the same for a driver with PAGE_SIZE pages only
+ *            release, for a driver with 4K|2M|1G pages (irdma's bitmap)
+ *   umem-sgt the same registration through an sg_table, as 6.12's umem
+ *            made it, with 4 GiB segments (irdma, efa and bnxt_re set
+ *            UINT_MAX): same bitmap, only the list differs
+ *   umem-bnxt  umem for bnxt_re's bitmap, every power of two 4K to 1G
+ *   umem4k   the same for a driver with PAGE_SIZE pages only (mlx5's
+ *            dma-buf MRs)
  *   attach   a dynamic importer attaching to a static exporter of the
  *            same slice with range ops only (p2p_page_exporter.ko): what
  *            the attachment caches (6.12's core built the sg_table that
@@ -240,6 +245,11 @@ static void run(const char *method, int dmabuf, uint64_t size,
 #define SGT(seg)	((struct imp_bench){ .op = IMP_BENCH_SGT, .max_seg = (seg) })
 #define UMEM(pgsz)	((struct imp_bench){ .op = IMP_BENCH_UMEM, \
 					     .pgsz_bitmap = (pgsz) })
+#define UMEM_SGT(pgsz)	((struct imp_bench){ .op = IMP_BENCH_UMEM_SGT, \
+					     .max_seg = UINT32_MAX, \
+					     .pgsz_bitmap = (pgsz) })
+#define BITMAP_IRDMA	(PAGE_SZ | SZ_2M | SZ_1G)
+#define BITMAP_BNXT_RE	0x7ffff000ull	/* BNXT_RE_PAGE_SIZE_SUPPORTED */
 #define ATTACH		((struct imp_bench){ .op = IMP_BENCH_ATTACH })
 
 /*
@@ -286,6 +296,7 @@ static void range_list(struct vdev *v)
 
 static void vfio_methods(struct vdev *v, const uint64_t *sizes, int n)
 {
+	uint64_t blocks;
 	struct result r;
 	int i;
 
@@ -309,12 +320,22 @@ static void vfio_methods(struct vdev *v, const uint64_t *sizes, int n)
 		run("sgt64k", dmabuf, size, SGT(SZ_64K), &r);
 		expect("sgt64k", size, r.entries, size / SZ_64K, "entries");
 		run("sgt4g", dmabuf, size, SGT(UINT32_MAX), &r);
-		run("umem", dmabuf, size, UMEM(PAGE_SZ | SZ_2M | SZ_1G), &r);
+		run("umem", dmabuf, size, UMEM(BITMAP_IRDMA), &r);
 		/* 2M or 1G blocks; one block may cover a smaller MR */
 		if (checking && r.entries > (size > SZ_2M ? size / SZ_2M : 1))
 			fail("umem at %llu MiB: %llu blocks, not 2M or larger",
 			     (unsigned long long)(size >> 20),
 			     (unsigned long long)r.entries);
+		/* The list changes how the blocks are found, not which. */
+		blocks = r.entries;
+		run("umem-sgt", dmabuf, size, UMEM_SGT(BITMAP_IRDMA), &r);
+		expect("umem-sgt", size, r.entries, blocks, "blocks");
+		run("umem-bnxt", dmabuf, size, UMEM(BITMAP_BNXT_RE), &r);
+		if (checking && r.entries > blocks)
+			fail("umem-bnxt at %llu MiB: %llu blocks, more than %llu",
+			     (unsigned long long)(size >> 20),
+			     (unsigned long long)r.entries,
+			     (unsigned long long)blocks);
 		run("umem4k", dmabuf, size, UMEM(PAGE_SZ), &r);
 		expect("umem4k", size, r.entries, size / PAGE_SZ, "blocks");
 		close(dmabuf);

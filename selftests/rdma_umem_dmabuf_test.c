@@ -129,7 +129,6 @@ TEST_F(umem, aligned_1g_slice_is_one_block)
 	EXPECT_EQ(1, u.nr_blocks);
 	EXPECT_EQ(self->ranges[0].addr, blocks[0]);
 	EXPECT_EQ(262144, u.page_blocks);
-	EXPECT_EQ(1, u.contiguous);
 	TH_LOG("%s: 1 GiB aligned slice: %u block of %#llx bytes; %llu blocks at PAGE_SIZE",
 	       topo(), u.nr_blocks, (unsigned long long)u.pgsz,
 	       (unsigned long long)u.page_blocks);
@@ -147,7 +146,6 @@ TEST_F(umem, trimmed_view_across_slices)
 	ASSERT_EQ(0, umem_get(self->imp, self->dmabuf, IMP_UMEM_DYNAMIC, offset,
 			      length, 0x10123, BITMAP, blocks, 8, &u));
 	EXPECT_EQ(SZ_4K, u.pgsz);
-	EXPECT_EQ(0, u.contiguous);
 	/* Pages touched: 2 at the end of slice A, 3 at the start of slice B. */
 	want[0] = self->ranges[0].addr + A_LEN - 2 * SZ_4K;
 	want[1] = want[0] + SZ_4K;
@@ -265,12 +263,35 @@ TEST_F(umem, pinned_revocable_revoked_by_close)
 	vfio_close(&self->v);
 	st = umem_status(self->imp);
 	EXPECT_EQ(1, st.revoke_calls);
+	EXPECT_EQ(1, st.revoked_mapped);
 	EXPECT_EQ(1, st.revoked);
 	EXPECT_EQ(0, st.mapped);
 	EXPECT_EQ(-ENODEV, umem_map(self->imp, 0, BITMAP, NULL));
 	EXPECT_EQ(-ENODEV, umem_dma(self->imp, 0, buf, sizeof(buf), 1));
-	/* Releasing a revoked umem is clean too. */
+	/* Releasing a revoked umem is clean and does not call back again. */
 	EXPECT_EQ(0, ioctl(self->imp, IMP_UMEM_PUT));
+	EXPECT_EQ(1, umem_status(self->imp).revoke_calls);
+}
+
+/*
+ * irdma and bnxt_re deregister a dma-buf MR by releasing its umem first:
+ * the release must call the revoke callback, once, while still mapped.
+ */
+TEST_F(umem, pinned_revocable_release_revokes_before_unmap)
+{
+	struct imp_umem_status st;
+
+	NEEDS_P2P();
+	ASSERT_EQ(0, umem_get(self->imp, self->dmabuf, IMP_UMEM_PINNED_REVOCABLE,
+			      A_LEN, B_LEN, 0, BITMAP, NULL, 0, NULL));
+	EXPECT_EQ(0, umem_status(self->imp).revoke_calls);
+	ASSERT_EQ(0, ioctl(self->imp, IMP_UMEM_PUT));
+	st = umem_status(self->imp);
+	EXPECT_EQ(1, st.revoke_calls);
+	EXPECT_EQ(1, st.revoked_mapped);
+	/* The dma-buf is whole again: a new import maps it. */
+	EXPECT_EQ(0, umem_get(self->imp, self->dmabuf, IMP_UMEM_DYNAMIC, 0,
+			      A_LEN, 0, BITMAP, NULL, 0, NULL));
 }
 
 /* A udmabuf of a memfd: an sg_table exporter, mapped as ranges. */

@@ -77,6 +77,7 @@ struct importer {
 	u64 iova, pgsz;
 	u32 invalidations;		/* under the umem's dma-buf lock */
 	u32 revoke_calls;
+	u32 revoked_mapped;
 };
 
 static void importer_unmap(struct importer *imp)
@@ -418,12 +419,17 @@ static const struct dma_buf_attach_ops umem_ops = {
 	.move_notify = umem_move_notify,
 };
 
-/* The pinned revocable umem's revoke callback: stop using it. */
+/*
+ * The pinned revocable umem's revoke callback: stop using it.  A driver
+ * fences its hardware here, so the umem must still be mapped.
+ */
 static void umem_revoke(void *priv)
 {
 	struct importer *imp = priv;
 
 	imp->revoke_calls++;
+	if (imp->umem->ranges)
+		imp->revoked_mapped++;
 }
 
 static struct dma_resv *umem_resv(struct importer *imp)
@@ -448,7 +454,6 @@ static int umem_walk(struct importer *imp, struct imp_umem *arg, u64 *out)
 		return -EINVAL;
 	arg->pgsz = imp->pgsz;
 	arg->page_blocks = ib_umem_num_dma_blocks(umem, PAGE_SIZE);
-	arg->contiguous = ib_umem_is_contiguous(umem);
 	rdma_umem_for_each_dma_block(umem, &biter, imp->pgsz) {
 		if (n < arg->nr_blocks)
 			out[n] = rdma_block_iter_dma_address(&biter);
@@ -584,10 +589,12 @@ static int importer_umem_status(struct importer *imp,
 		dma_resv_lock(umem_resv(imp), NULL);
 		st.mapped = !!imp->umem->ranges;
 		st.revoked = imp->umem->revoked;
-		st.invalidations = imp->invalidations;
-		st.revoke_calls = imp->revoke_calls;
 		dma_resv_unlock(umem_resv(imp));
 	}
+	/* Counted on: they outlive the umem, whose release revokes. */
+	st.invalidations = imp->invalidations;
+	st.revoke_calls = imp->revoke_calls;
+	st.revoked_mapped = imp->revoked_mapped;
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
@@ -750,6 +757,73 @@ static int bench_umem(struct importer *imp, struct imp_bench *arg, u64 size)
 	return ret;
 }
 
+/*
+ * Nothing to do: the sg_table is mapped only while the reservation lock is
+ * held, so no move_notify can find it.
+ */
+static void bench_sgt_move_notify(struct dma_buf_attachment *attach)
+{
+}
+
+static const struct dma_buf_attach_ops bench_sgt_ops = {
+	.allow_peer2peer = true,
+	.allow_revoke = true,
+	.move_notify = bench_sgt_move_notify,
+};
+
+/*
+ * The same registration as bench_umem(), as 6.12's umem made it: the
+ * dma-buf mapped as an sg_table and an ib_umem over the table (the MR is
+ * the whole dma-buf, so 6.12 trimmed nothing).
+ */
+static int bench_umem_sgt(struct imp_bench *arg, u64 size)
+{
+	struct ib_umem umem = { .address = 0, .length = size };
+	struct dma_buf_attachment *attach;
+	struct ib_block_iter biter;
+	struct dma_buf *dmabuf;
+	struct sg_table *sgt;
+	unsigned long pgsz = 0;
+	u64 n = 0;
+	long ret;
+
+	dmabuf = dma_buf_get(arg->fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	attach = dma_buf_dynamic_attach(dmabuf, edu->ibdev->dma_device,
+					&bench_sgt_ops, NULL);
+	if (IS_ERR(attach)) {
+		dma_buf_put(dmabuf);
+		return PTR_ERR(attach);
+	}
+	dma_resv_lock(dmabuf->resv, NULL);
+	sgt = dma_buf_map_attachment(attach, DMA_BIDIRECTIONAL);
+	ret = PTR_ERR_OR_ZERO(sgt);
+	if (!ret)
+		ret = dma_resv_wait_timeout(dmabuf->resv, DMA_RESV_USAGE_KERNEL,
+					    false, MAX_SCHEDULE_TIMEOUT);
+	if (ret >= 0) {
+		umem.sgt_append.sgt.sgl = sgt->sgl;
+		umem.sgt_append.sgt.nents = sgt->nents;
+		pgsz = ib_umem_find_best_pgsz(&umem, arg->pgsz_bitmap, 0);
+		ret = pgsz ? 0 : -EINVAL;
+	}
+	if (pgsz) {
+		rdma_umem_for_each_dma_block(&umem, &biter, pgsz) {
+			bench_sink += rdma_block_iter_dma_address(&biter);
+			n++;
+		}
+	}
+	if (!IS_ERR(sgt))
+		dma_buf_unmap_attachment(attach, sgt, DMA_BIDIRECTIONAL);
+	dma_resv_unlock(dmabuf->resv);
+	dma_buf_detach(dmabuf, attach);
+	dma_buf_put(dmabuf);
+	arg->entries = n;
+	arg->bytes = n * sizeof(u64);
+	return ret;
+}
+
 /* One timed repetition of @arg->op; the bookkeeping is not timed. */
 static int bench_once(struct importer *imp, struct imp_bench *arg, u64 size,
 		      u64 *ns)
@@ -787,6 +861,10 @@ static int bench_once(struct importer *imp, struct imp_bench *arg, u64 size,
 		break;
 	case IMP_BENCH_ATTACH:
 		return bench_attach(arg, ns);
+	case IMP_BENCH_UMEM_SGT:
+		ret = bench_umem_sgt(arg, size);
+		*ns = ktime_get_ns() - t0;
+		return ret;
 	default:
 		ret = bench_umem(imp, arg, size);
 		*ns = ktime_get_ns() - t0;
@@ -807,10 +885,10 @@ static int importer_bench(struct importer *imp, struct imp_bench __user *uarg)
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
 		return -EFAULT;
-	if (arg.op > IMP_BENCH_ATTACH || !arg.iters ||
+	if (arg.op > IMP_BENCH_UMEM_SGT || !arg.iters ||
 	    arg.iters > IMP_BENCH_MAX_ITERS || arg.max_seg > UINT_MAX)
 		return -EINVAL;
-	if (arg.op == IMP_BENCH_UMEM) {
+	if (arg.op == IMP_BENCH_UMEM || arg.op == IMP_BENCH_UMEM_SGT) {
 		struct dma_buf *dmabuf = dma_buf_get(arg.fd);
 
 		if (IS_ERR(dmabuf))

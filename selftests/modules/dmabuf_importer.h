@@ -71,7 +71,7 @@ struct imp_umem {
 	__u64 pgsz;		/* out: ib_umem_find_best_pgsz() */
 	__u64 page_blocks;	/* out: ib_umem_num_dma_blocks() at PAGE_SIZE */
 	__u32 nr_blocks;	/* in: room in @blocks; out: blocks at @pgsz */
-	__u32 contiguous;	/* out: ib_umem_is_contiguous() */
+	__u32 __reserved;
 	__u64 blocks;		/* user array of __u64 block DMA addresses */
 };
 
@@ -80,6 +80,7 @@ struct imp_umem_status {
 	__u32 revoked;		/* the umem was revoked */
 	__u32 invalidations;	/* move_notify calls (dynamic) */
 	__u32 revoke_calls;	/* revoke callback calls (pinned revocable) */
+	__u32 revoked_mapped;	/* of those, calls made before the unmap */
 };
 
 /*
@@ -87,22 +88,26 @@ struct imp_umem_status {
  * RANGES and SGT map and unmap the file's attachment (IMP_ATTACH first);
  * UMEM imports the whole of dma-buf @fd as a dynamic RDMA umem, maps it,
  * picks the block size from @pgsz_bitmap and walks every block, as a
- * driver registering an MR does, then releases it.  ATTACH attaches edu
- * to dma-buf @fd as a dynamic P2P importer and detaches it: @entries and
- * @bytes are what the attachment cached meanwhile.
+ * driver registering an MR does, then releases it; UMEM_SGT does the
+ * same through an sg_table, as 6.12's umem did (dma_buf_map_attachment(),
+ * an ib_umem over the table), so that the two differ only in the list.
+ * ATTACH attaches edu to dma-buf @fd as a dynamic P2P importer and
+ * detaches it: @entries and @bytes are what the attachment cached
+ * meanwhile.
  */
 #define IMP_BENCH_RANGES	0	/* dma_buf_map_ranges() + unmap */
 #define IMP_BENCH_SGT		1	/* dma_buf_map_attachment() + unmap */
 #define IMP_BENCH_UMEM		2	/* umem get + map + block walk + release */
 #define IMP_BENCH_ATTACH	3	/* dynamic attach + detach of @fd */
+#define IMP_BENCH_UMEM_SGT	4	/* UMEM through an sg_table */
 #define IMP_BENCH_MAX_ITERS	100000
 
 struct imp_bench {
 	__u32 op;		/* IMP_BENCH_* */
 	__u32 iters;		/* 1 to IMP_BENCH_MAX_ITERS */
 	__u64 max_seg;		/* SGT: edu's max segment size meanwhile; 0: as is */
-	__u64 pgsz_bitmap;	/* UMEM: the driver's page sizes */
-	__s32 fd;		/* UMEM, ATTACH: the dma-buf */
+	__u64 pgsz_bitmap;	/* UMEM*: the driver's page sizes */
+	__s32 fd;		/* UMEM*, ATTACH: the dma-buf */
 	__u32 pad;
 	__u64 ns;		/* user array of @iters __u64: ns of each repetition */
 	__u64 entries;		/* out: ranges, sg_table entries or blocks */

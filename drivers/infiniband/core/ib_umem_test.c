@@ -3,14 +3,22 @@
  * KUnit tests for umems backed by DMA ranges (dma-buf umems): the best page
  * size and the DMA blocks a driver sees must be exactly what the same
  * layout gives as an sg_table, and large contiguous ranges must give large
- * blocks.
+ * blocks.  Through a mock range exporter: the umem's view of a mapping
+ * must give every byte of the MR the DMA address the exporter's list
+ * gives it, and ib_umem_dmabuf_fits_pgsz() must tell a remap that keeps
+ * the registration's page size from one that does not.
  */
+#include <kunit/device.h>
 #include <kunit/test.h>
+#include <linux/dma-buf.h>
 #include <linux/dma-buf-ranges.h>
+#include <linux/dma-resv.h>
 #include <linux/scatterlist.h>
 #include <linux/sizes.h>
 #include <rdma/ib_umem.h>
 #include <rdma/iter.h>
+
+MODULE_IMPORT_NS(DMA_BUF);
 
 #define BITMAP_4K_2M_1G	(SZ_4K | SZ_2M | SZ_1G)
 
@@ -153,7 +161,6 @@ static void test_same_as_sg_table(struct kunit *test)
 	}
 	expect_same_blocks(test, r, s, PAGE_SIZE);
 	KUNIT_EXPECT_EQ(test, ib_umem_start_dma_addr(r), ib_umem_start_dma_addr(s));
-	KUNIT_EXPECT_EQ(test, ib_umem_is_contiguous(r), ib_umem_is_contiguous(s));
 	KUNIT_EXPECT_EQ(test, ib_umem_find_best_pgoff(r, BITMAP_4K_2M_1G, 0xfff),
 			ib_umem_find_best_pgoff(s, BITMAP_4K_2M_1G, 0xfff));
 }
@@ -176,27 +183,347 @@ static void test_1g_slice_is_one_block(struct kunit *test)
 	}
 	KUNIT_EXPECT_EQ(test, nr, 1);
 	KUNIT_EXPECT_EQ(test, ib_umem_num_dma_blocks(r, PAGE_SIZE), 262144);
-	KUNIT_EXPECT_TRUE(test, ib_umem_is_contiguous(r));
 	kunit_info(test, "1 GiB aligned slice: %zu block of %#lx, %zu blocks of PAGE_SIZE\n",
 		   nr, pgsz, ib_umem_num_dma_blocks(r, PAGE_SIZE));
 }
 
-static void test_gap_is_not_contiguous(struct kunit *test)
+/* A gap between two 1 MiB ranges: no block can span it. */
+static void test_gap_limits_page_size(struct kunit *test)
 {
 	static const struct layout l = {
 		"gap", { { 0x40000000, SZ_1M }, { 0x40200000, SZ_1M } },
 		2, 0, SZ_2M, 0
 	};
 
-	KUNIT_EXPECT_FALSE(test, ib_umem_is_contiguous(range_umem(test, &l)));
 	KUNIT_EXPECT_EQ(test, ib_umem_find_best_pgsz(range_umem(test, &l),
 						     BITMAP_4K_2M_1G, 0), SZ_4K);
+}
+
+/*
+ * A range exporter whose list the test changes between maps.  It lives
+ * until the dma-buf's file is released, possibly after the case ends.
+ */
+struct mock_exporter {
+	struct dma_buf_range spans[4];
+	unsigned int nr;
+	int maps;		/* mappings handed out, not yet returned */
+};
+
+static struct dma_buf_ranges *mock_map(struct dma_buf_attachment *attach,
+				       enum dma_data_direction dir)
+{
+	struct mock_exporter *exp = attach->dmabuf->priv;
+	struct dma_buf_ranges *ranges = dma_buf_ranges_alloc(exp->nr, GFP_KERNEL);
+
+	if (!ranges)
+		return ERR_PTR(-ENOMEM);
+	memcpy(ranges->ranges, exp->spans, exp->nr * sizeof(exp->spans[0]));
+	exp->maps++;
+	return ranges;
+}
+
+static void mock_unmap(struct dma_buf_attachment *attach,
+		       struct dma_buf_ranges *ranges,
+		       enum dma_data_direction dir)
+{
+	struct mock_exporter *exp = attach->dmabuf->priv;
+
+	exp->maps--;
+	dma_buf_ranges_free(ranges);
+}
+
+static int mock_pin(struct dma_buf_attachment *attach)
+{
+	return 0;
+}
+
+static void mock_unpin(struct dma_buf_attachment *attach)
+{
+}
+
+static void mock_release(struct dma_buf *dmabuf)
+{
+	kfree(dmabuf->priv);
+}
+
+static const struct dma_buf_ops mock_ops = {
+	.map_dma_ranges = mock_map,
+	.unmap_dma_ranges = mock_unmap,
+	.pin = mock_pin,
+	.unpin = mock_unpin,
+	.release = mock_release,
+};
+
+/* What an RDMA driver's move_notify does: unmap, map again on fault. */
+static void umem_move_notify(struct dma_buf_attachment *attach)
+{
+	ib_umem_dmabuf_unmap_pages(attach->importer_priv);
+}
+
+static const struct dma_buf_attach_ops umem_attach_ops = {
+	.allow_peer2peer = true,
+	.move_notify = umem_move_notify,
+};
+
+static void release_umem(void *umem)
+{
+	ib_umem_release(umem);
+}
+
+/*
+ * A dynamic dma-buf umem of [@address, @address + @length) of a dma-buf
+ * of @size bytes, attached for @dev as ib_umem_dmabuf_get() does, without
+ * an fd; released when the case ends.
+ */
+static struct ib_umem_dmabuf *mock_umem(struct kunit *test, struct device *dev,
+					struct mock_exporter **expp,
+					size_t size, unsigned long address,
+					size_t length)
+{
+	DEFINE_DMA_BUF_EXPORT_INFO(info);
+	struct ib_umem_dmabuf *umem_dmabuf;
+	struct mock_exporter *exp;
+	struct dma_buf *dmabuf;
+
+	exp = kzalloc(sizeof(*exp), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, exp);
+	info.ops = &mock_ops;
+	info.size = size;
+	info.priv = exp;
+	dmabuf = dma_buf_export(&info);
+	if (IS_ERR(dmabuf))
+		kfree(exp);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dmabuf);
+
+	umem_dmabuf = kzalloc(sizeof(*umem_dmabuf), GFP_KERNEL);
+	if (!umem_dmabuf)
+		dma_buf_put(dmabuf);
+	KUNIT_ASSERT_NOT_NULL(test, umem_dmabuf);
+	umem_dmabuf->umem.address = address;
+	umem_dmabuf->umem.length = length;
+	umem_dmabuf->umem.is_dmabuf = 1;
+	umem_dmabuf->attach = dma_buf_dynamic_attach(dmabuf, dev,
+						     &umem_attach_ops,
+						     umem_dmabuf);
+	if (IS_ERR(umem_dmabuf->attach)) {
+		kfree(umem_dmabuf);
+		dma_buf_put(dmabuf);
+	}
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, umem_dmabuf->attach);
+	/* The umem owns the dma-buf reference from here on. */
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, release_umem,
+							   &umem_dmabuf->umem));
+	*expp = exp;
+	return umem_dmabuf;
+}
+
+static struct device *importer_device(struct kunit *test)
+{
+	struct device *dev = kunit_device_register(test, "ib_umem_test");
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev);
+	return dev;
+}
+
+static int map_umem(struct ib_umem_dmabuf *umem_dmabuf)
+{
+	struct dma_resv *resv = umem_dmabuf->attach->dmabuf->resv;
+	int ret;
+
+	dma_resv_lock(resv, NULL);
+	ret = ib_umem_dmabuf_map_pages(umem_dmabuf);
+	dma_resv_unlock(resv);
+	return ret;
+}
+
+static void unmap_umem(struct ib_umem_dmabuf *umem_dmabuf)
+{
+	struct dma_resv *resv = umem_dmabuf->attach->dmabuf->resv;
+
+	dma_resv_lock(resv, NULL);
+	ib_umem_dmabuf_unmap_pages(umem_dmabuf);
+	dma_resv_unlock(resv);
+}
+
+/* The oracle: the DMA address of dma-buf byte @off, from the exporter's list. */
+static dma_addr_t exporter_dma(const struct mock_exporter *exp, u64 off)
+{
+	unsigned int i;
+
+	for (i = 0; i < exp->nr; off -= exp->spans[i].len, i++)
+		if (off < exp->spans[i].len)
+			return exp->spans[i].addr + off;
+	return DMA_MAPPING_ERROR;
+}
+
+/* What the umem's view says for byte @pos of its first page onwards. */
+static dma_addr_t view_dma(const struct ib_umem *umem, u64 pos)
+{
+	unsigned int i;
+
+	for (i = 0; i < umem->nr_dma_ranges; pos -= umem->dma_ranges[i].len, i++)
+		if (pos < umem->dma_ranges[i].len)
+			return umem->dma_ranges[i].addr + pos;
+	return DMA_MAPPING_ERROR;
+}
+
+/*
+ * Three spans of 3, 1 and 5 pages, none contiguous with the next, and MRs
+ * starting and ending all over them: the view must cover the MR's pages
+ * exactly, each byte where the exporter's list puts it, and the
+ * exporter's list must be left as it was handed out.
+ */
+static void test_view_matches_exporter(struct kunit *test)
+{
+	static const struct dma_buf_range spans[] = {
+		{ 0x10000000, 3 * SZ_4K }, { 0x20005000, SZ_4K },
+		{ 0x30000000, 5 * SZ_4K },
+	};
+	struct device *dev = importer_device(test);
+	const u64 size = 9 * SZ_4K;
+	unsigned int cases = 0;
+	u64 start, len;
+
+	for (start = 0; start < size; start += 0x7ff) {
+		for (len = 1; start + len <= size; len += 0xbff) {
+			struct ib_umem_dmabuf *umem_dmabuf;
+			struct mock_exporter *exp;
+			u64 first = ALIGN_DOWN(start, PAGE_SIZE), pos, span;
+			struct ib_umem *umem;
+
+			umem_dmabuf = mock_umem(test, dev, &exp, size, start, len);
+			memcpy(exp->spans, spans, sizeof(spans));
+			exp->nr = ARRAY_SIZE(spans);
+			KUNIT_ASSERT_EQ(test, 0, map_umem(umem_dmabuf));
+			umem = &umem_dmabuf->umem;
+			/* Every 1023rd byte of the MR's pages, and the last. */
+			span = ALIGN(start + len, PAGE_SIZE) - first;
+			for (pos = 0; pos < span;
+			     pos = pos + 1 < span ? min(pos + 0x3ff, span - 1) : span)
+				KUNIT_ASSERT_EQ_MSG(test, view_dma(umem, pos),
+						    exporter_dma(exp, first + pos),
+						    "MR [%#llx, +%#llx) byte %#llx of its pages",
+						    start, len, pos);
+			KUNIT_EXPECT_EQ(test, view_dma(umem, span),
+					DMA_MAPPING_ERROR);
+			KUNIT_EXPECT_MEMEQ(test, umem_dmabuf->ranges->ranges,
+					   spans, sizeof(spans));
+			unmap_umem(umem_dmabuf);
+			KUNIT_EXPECT_EQ(test, exp->maps, 0);
+			KUNIT_EXPECT_NULL(test, umem->dma_ranges);
+			kunit_release_action(test, release_umem, umem);
+			cases++;
+		}
+	}
+	kunit_info(test, "%u MRs checked against the exporter's list\n", cases);
+}
+
+/*
+ * A map that fails (here the exporter's list is short of the dma-buf, which
+ * the core refuses) leaves the umem unmapped and the exporter with nothing
+ * handed out; the next good map works, with the longer list in the view.
+ */
+static void test_failed_map_leaves_nothing(struct kunit *test)
+{
+	struct ib_umem_dmabuf *umem_dmabuf;
+	struct mock_exporter *exp;
+
+	umem_dmabuf = mock_umem(test, importer_device(test), &exp, 4 * SZ_4K,
+				SZ_4K, 3 * SZ_4K);
+	exp->spans[0] = (struct dma_buf_range){ 0x10000000, 3 * SZ_4K };
+	exp->nr = 1;
+	KUNIT_EXPECT_EQ(test, map_umem(umem_dmabuf), -EINVAL);
+	KUNIT_EXPECT_EQ(test, exp->maps, 0);
+	KUNIT_EXPECT_NULL(test, umem_dmabuf->ranges);
+	KUNIT_EXPECT_NULL(test, umem_dmabuf->umem.dma_ranges);
+
+	exp->spans[1] = (struct dma_buf_range){ 0x20000000, SZ_4K };
+	exp->nr = 2;
+	KUNIT_ASSERT_EQ(test, map_umem(umem_dmabuf), 0);
+	KUNIT_EXPECT_EQ(test, umem_dmabuf->umem.nr_dma_ranges, 2);
+	KUNIT_EXPECT_EQ(test, view_dma(&umem_dmabuf->umem, 0), 0x10001000);
+	KUNIT_EXPECT_EQ(test, view_dma(&umem_dmabuf->umem, 2 * SZ_4K), 0x20000000);
+}
+
+/* Move the exporter's memory to @spans: notify, then map again. */
+static int remap(struct ib_umem_dmabuf *umem_dmabuf, struct mock_exporter *exp,
+		 const struct dma_buf_range *spans, unsigned int nr)
+{
+	struct dma_resv *resv = umem_dmabuf->attach->dmabuf->resv;
+	int ret;
+
+	dma_resv_lock(resv, NULL);
+	dma_buf_move_notify(umem_dmabuf->attach->dmabuf);
+	memcpy(exp->spans, spans, nr * sizeof(*spans));
+	exp->nr = nr;
+	ret = ib_umem_dmabuf_map_pages(umem_dmabuf);
+	dma_resv_unlock(resv);
+	return ret;
+}
+
+static bool fits(struct ib_umem_dmabuf *umem_dmabuf, unsigned long pgsz)
+{
+	struct dma_resv *resv = umem_dmabuf->attach->dmabuf->resv;
+	bool ret;
+
+	dma_resv_lock(resv, NULL);
+	ret = ib_umem_dmabuf_fits_pgsz(umem_dmabuf, pgsz);
+	dma_resv_unlock(resv);
+	return ret;
+}
+
+/*
+ * Registered at 2 MiB on a 2 MiB aligned list; the exporter then moves the
+ * memory: to another 2 MiB aligned place (fits), to a 4 KiB aligned one
+ * (a driver must refuse or go down to 4 KiB), and to two 2 MiB pieces.
+ */
+static void test_remap_fits_pgsz(struct kunit *test)
+{
+	static const struct dma_buf_range aligned[] = { { 0x40000000, SZ_4M } };
+	static const struct dma_buf_range moved[] = { { 0x80200000, SZ_4M } };
+	static const struct dma_buf_range skewed[] = { { 0x40001000, SZ_4M } };
+	static const struct dma_buf_range split[] = {
+		{ 0x90000000, SZ_2M }, { 0x50200000, SZ_2M },
+	};
+	const unsigned long bitmap = SZ_4K | SZ_2M;
+	struct ib_umem_dmabuf *umem_dmabuf;
+	struct mock_exporter *exp;
+	struct ib_umem *umem;
+
+	umem_dmabuf = mock_umem(test, importer_device(test), &exp, SZ_4M, 0,
+				SZ_4M);
+	umem = &umem_dmabuf->umem;
+	KUNIT_EXPECT_FALSE(test, fits(umem_dmabuf, SZ_4K));	/* not mapped */
+	memcpy(exp->spans, aligned, sizeof(aligned));
+	exp->nr = 1;
+	KUNIT_ASSERT_EQ(test, map_umem(umem_dmabuf), 0);
+	KUNIT_ASSERT_EQ(test, ib_umem_find_best_pgsz(umem, bitmap, 0x600000),
+			SZ_2M);
+	KUNIT_EXPECT_TRUE(test, fits(umem_dmabuf, SZ_2M));
+
+	KUNIT_ASSERT_EQ(test, remap(umem_dmabuf, exp, moved, 1), 0);
+	KUNIT_EXPECT_TRUE(test, fits(umem_dmabuf, SZ_2M));
+
+	KUNIT_ASSERT_EQ(test, remap(umem_dmabuf, exp, skewed, 1), 0);
+	KUNIT_EXPECT_FALSE(test, fits(umem_dmabuf, SZ_2M));
+	KUNIT_EXPECT_TRUE(test, fits(umem_dmabuf, SZ_4K));
+	/* The downgrade a driver would make, at the registration's IOVA. */
+	KUNIT_EXPECT_EQ(test, ib_umem_find_best_pgsz(umem, bitmap, umem->iova),
+			SZ_4K);
+
+	KUNIT_ASSERT_EQ(test, remap(umem_dmabuf, exp, split, 2), 0);
+	KUNIT_EXPECT_TRUE(test, fits(umem_dmabuf, SZ_2M));
+	KUNIT_EXPECT_EQ(test, umem->iova, 0x600000);
+	KUNIT_EXPECT_EQ(test, exp->maps, 1);
 }
 
 static struct kunit_case ib_umem_ranges_cases[] = {
 	KUNIT_CASE_PARAM(test_same_as_sg_table, layout_gen_params),
 	KUNIT_CASE(test_1g_slice_is_one_block),
-	KUNIT_CASE(test_gap_is_not_contiguous),
+	KUNIT_CASE(test_gap_limits_page_size),
+	KUNIT_CASE(test_view_matches_exporter),
+	KUNIT_CASE(test_failed_map_leaves_nothing),
+	KUNIT_CASE(test_remap_fits_pgsz),
 	{}
 };
 
