@@ -15,9 +15,11 @@
  *            sg_table entry per page, dma_map_sgtable() (the 2024 seed)
  *   umem     RDMA MR import of the vfio dma-buf: get, map, block walk,
  *            release, for a driver with 4K|2M|1G pages (irdma's bitmap)
- *   umem-sgt the same registration through an sg_table, as 6.12's umem
- *            made it, with 4 GiB segments (irdma, efa and bnxt_re set
- *            UINT_MAX): same bitmap, only the list differs
+ *   umem-sgt the same registration with the umem over an sg_table, as
+ *            6.12's umem made it, with 4 GiB segments (irdma, efa and
+ *            bnxt_re set UINT_MAX): same bitmap and exporter, only the
+ *            list differs (the core builds the table from the ranges, as
+ *            for any importer still on the sg_table API)
  *   umem-bnxt  umem for bnxt_re's bitmap, every power of two 4K to 1G
  *   umem4k   the same for a driver with PAGE_SIZE pages only (mlx5's
  *            dma-buf MRs)

@@ -152,9 +152,10 @@ def topo_tables(topo, rows, setup, info):
         out.append("| %s | %s |" % (size_name(s), " | ".join(cells)))
 
     out += ["", "RDMA MR import (get, map, best block size, walk every block, release), by "
-            "driver page-size bitmap; the sg_table column is the same registration and bitmap "
-            "as 6.12's umem made it (4 GiB segments), so its ratio is the range list's own "
-            "effect, and the 4K-only ratio is the bitmap's:", "",
+            "driver page-size bitmap; the sg_table column is the same registration, bitmap and "
+            "exporter with the umem over an sg_table as 6.12's umem made it (4 GiB segments, "
+            "built by the core from the ranges), so its ratio is the list's own effect, and "
+            "the 4K-only ratio is the bitmap's:", "",
             "| slice | 4K\\|2M\\|1G (irdma) | blocks | same, 6.12's sg_table | sg ÷ ranges "
             "| 4K to 1G (bnxt_re) | blocks | 4K only (mlx5 dma-buf) | blocks | 4K ÷ irdma |",
             "|---|---|---|---|---|---|---|---|---|---|"]

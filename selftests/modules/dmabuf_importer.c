@@ -501,6 +501,10 @@ static int importer_umem_get(struct importer *imp, struct imp_umem __user *uarg)
 		return -EBUSY;
 	if (arg.mode > IMP_UMEM_PINNED_REVOCABLE)
 		return -EINVAL;
+	/* Counted per umem; they stay readable after its release. */
+	imp->invalidations = 0;
+	imp->revoke_calls = 0;
+	imp->revoked_mapped = 0;
 	out = umem_walk_buffer(&arg);
 	room = arg.nr_blocks;
 	if (room && !out)
@@ -609,7 +613,7 @@ static int umem_dma_address(struct importer *imp, u64 offset, u32 len,
 	struct ib_block_iter biter;
 	u64 k = pos / imp->pgsz;
 
-	if (!imp->umem->ranges || imp->revoke_calls)
+	if (!imp->umem->ranges || imp->umem->revoked)
 		return -ENODEV;
 	if (offset >= imp->umem->umem.length ||
 	    len > imp->umem->umem.length - offset ||

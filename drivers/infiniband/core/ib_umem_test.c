@@ -19,6 +19,7 @@
 #include <rdma/iter.h>
 
 MODULE_IMPORT_NS(DMA_BUF);
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
 
 #define BITMAP_4K_2M_1G	(SZ_4K | SZ_2M | SZ_1G)
 
@@ -165,7 +166,7 @@ static void test_same_as_sg_table(struct kunit *test)
 			ib_umem_find_best_pgoff(s, BITMAP_4K_2M_1G, 0xfff));
 }
 
-/* A 1 GiB aligned slice is one block where PAGE_SIZE blocks need 262,144. */
+/* A 1 GiB aligned slice is one block where 4 KiB pages need 262,144. */
 static void test_1g_slice_is_one_block(struct kunit *test)
 {
 	static const struct layout l = {
@@ -182,7 +183,7 @@ static void test_1g_slice_is_one_block(struct kunit *test)
 		nr++;
 	}
 	KUNIT_EXPECT_EQ(test, nr, 1);
-	KUNIT_EXPECT_EQ(test, ib_umem_num_dma_blocks(r, PAGE_SIZE), 262144);
+	KUNIT_EXPECT_EQ(test, ib_umem_num_dma_blocks(r, PAGE_SIZE), SZ_1G / PAGE_SIZE);
 	kunit_info(test, "1 GiB aligned slice: %zu block of %#lx, %zu blocks of PAGE_SIZE\n",
 		   nr, pgsz, ib_umem_num_dma_blocks(r, PAGE_SIZE));
 }
@@ -281,6 +282,7 @@ static struct ib_umem_dmabuf *mock_umem(struct kunit *test, struct device *dev,
 					size_t length)
 {
 	DEFINE_DMA_BUF_EXPORT_INFO(info);
+	struct dma_buf_attachment *attach;
 	struct ib_umem_dmabuf *umem_dmabuf;
 	struct mock_exporter *exp;
 	struct dma_buf *dmabuf;
@@ -302,14 +304,14 @@ static struct ib_umem_dmabuf *mock_umem(struct kunit *test, struct device *dev,
 	umem_dmabuf->umem.address = address;
 	umem_dmabuf->umem.length = length;
 	umem_dmabuf->umem.is_dmabuf = 1;
-	umem_dmabuf->attach = dma_buf_dynamic_attach(dmabuf, dev,
-						     &umem_attach_ops,
-						     umem_dmabuf);
-	if (IS_ERR(umem_dmabuf->attach)) {
+	attach = dma_buf_dynamic_attach(dmabuf, dev, &umem_attach_ops,
+					umem_dmabuf);
+	if (IS_ERR(attach)) {
 		kfree(umem_dmabuf);
 		dma_buf_put(dmabuf);
 	}
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, umem_dmabuf->attach);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
+	umem_dmabuf->attach = attach;
 	/* The umem owns the dma-buf reference from here on. */
 	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, release_umem,
 							   &umem_dmabuf->umem));
@@ -376,16 +378,17 @@ static dma_addr_t view_dma(const struct ib_umem *umem, u64 pos)
 static void test_view_matches_exporter(struct kunit *test)
 {
 	static const struct dma_buf_range spans[] = {
-		{ 0x10000000, 3 * SZ_4K }, { 0x20005000, SZ_4K },
-		{ 0x30000000, 5 * SZ_4K },
+		{ 0x10000000, 3 * PAGE_SIZE }, { 0x20000000 + 5 * PAGE_SIZE, PAGE_SIZE },
+		{ 0x30000000, 5 * PAGE_SIZE },
 	};
 	struct device *dev = importer_device(test);
-	const u64 size = 9 * SZ_4K;
+	const u64 size = 9 * PAGE_SIZE;
 	unsigned int cases = 0;
 	u64 start, len;
 
-	for (start = 0; start < size; start += 0x7ff) {
-		for (len = 1; start + len <= size; len += 0xbff) {
+	/* Steps that are no divisor of any page size: every offset mix. */
+	for (start = 0; start < size; start += PAGE_SIZE / 2 - 1) {
+		for (len = 1; start + len <= size; len += PAGE_SIZE * 3 / 4 - 1) {
 			struct ib_umem_dmabuf *umem_dmabuf;
 			struct mock_exporter *exp;
 			u64 first = ALIGN_DOWN(start, PAGE_SIZE), pos, span;
@@ -396,10 +399,11 @@ static void test_view_matches_exporter(struct kunit *test)
 			exp->nr = ARRAY_SIZE(spans);
 			KUNIT_ASSERT_EQ(test, 0, map_umem(umem_dmabuf));
 			umem = &umem_dmabuf->umem;
-			/* Every 1023rd byte of the MR's pages, and the last. */
+			/* Four bytes a page, and the last. */
 			span = ALIGN(start + len, PAGE_SIZE) - first;
 			for (pos = 0; pos < span;
-			     pos = pos + 1 < span ? min(pos + 0x3ff, span - 1) : span)
+			     pos = pos + 1 < span ?
+				   min(pos + PAGE_SIZE / 4 - 1, span - 1) : span)
 				KUNIT_ASSERT_EQ_MSG(test, view_dma(umem, pos),
 						    exporter_dma(exp, first + pos),
 						    "MR [%#llx, +%#llx) byte %#llx of its pages",
@@ -428,21 +432,23 @@ static void test_failed_map_leaves_nothing(struct kunit *test)
 	struct ib_umem_dmabuf *umem_dmabuf;
 	struct mock_exporter *exp;
 
-	umem_dmabuf = mock_umem(test, importer_device(test), &exp, 4 * SZ_4K,
-				SZ_4K, 3 * SZ_4K);
-	exp->spans[0] = (struct dma_buf_range){ 0x10000000, 3 * SZ_4K };
+	umem_dmabuf = mock_umem(test, importer_device(test), &exp,
+				4 * PAGE_SIZE, PAGE_SIZE, 3 * PAGE_SIZE);
+	exp->spans[0] = (struct dma_buf_range){ 0x10000000, 3 * PAGE_SIZE };
 	exp->nr = 1;
 	KUNIT_EXPECT_EQ(test, map_umem(umem_dmabuf), -EINVAL);
 	KUNIT_EXPECT_EQ(test, exp->maps, 0);
 	KUNIT_EXPECT_NULL(test, umem_dmabuf->ranges);
 	KUNIT_EXPECT_NULL(test, umem_dmabuf->umem.dma_ranges);
 
-	exp->spans[1] = (struct dma_buf_range){ 0x20000000, SZ_4K };
+	exp->spans[1] = (struct dma_buf_range){ 0x20000000, PAGE_SIZE };
 	exp->nr = 2;
 	KUNIT_ASSERT_EQ(test, map_umem(umem_dmabuf), 0);
 	KUNIT_EXPECT_EQ(test, umem_dmabuf->umem.nr_dma_ranges, 2);
-	KUNIT_EXPECT_EQ(test, view_dma(&umem_dmabuf->umem, 0), 0x10001000);
-	KUNIT_EXPECT_EQ(test, view_dma(&umem_dmabuf->umem, 2 * SZ_4K), 0x20000000);
+	KUNIT_EXPECT_EQ(test, view_dma(&umem_dmabuf->umem, 0),
+			0x10000000 + PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, view_dma(&umem_dmabuf->umem, 2 * PAGE_SIZE),
+			0x20000000);
 }
 
 /* Move the exporter's memory to @spans: notify, then map again. */
@@ -461,60 +467,94 @@ static int remap(struct ib_umem_dmabuf *umem_dmabuf, struct mock_exporter *exp,
 	return ret;
 }
 
+#define REG_IOVA	0x600000
+
 static bool fits(struct ib_umem_dmabuf *umem_dmabuf, unsigned long pgsz)
 {
 	struct dma_resv *resv = umem_dmabuf->attach->dmabuf->resv;
 	bool ret;
 
 	dma_resv_lock(resv, NULL);
-	ret = ib_umem_dmabuf_fits_pgsz(umem_dmabuf, pgsz);
+	ret = ib_umem_dmabuf_fits_pgsz(umem_dmabuf, pgsz, REG_IOVA);
 	dma_resv_unlock(resv);
 	return ret;
 }
 
 /*
  * Registered at 2 MiB on a 2 MiB aligned list; the exporter then moves the
- * memory: to another 2 MiB aligned place (fits), to a 4 KiB aligned one
- * (a driver must refuse or go down to 4 KiB), and to two 2 MiB pieces.
+ * memory: to another 2 MiB aligned place (fits), to one aligned only to a
+ * page (a driver must refuse or go down to pages), and to two 2 MiB
+ * pieces.  Remaps of as many ranges reuse the view's buffer.
  */
 static void test_remap_fits_pgsz(struct kunit *test)
 {
 	static const struct dma_buf_range aligned[] = { { 0x40000000, SZ_4M } };
 	static const struct dma_buf_range moved[] = { { 0x80200000, SZ_4M } };
-	static const struct dma_buf_range skewed[] = { { 0x40001000, SZ_4M } };
+	static const struct dma_buf_range skewed[] = {
+		{ 0x40000000 + PAGE_SIZE, SZ_4M }
+	};
 	static const struct dma_buf_range split[] = {
 		{ 0x90000000, SZ_2M }, { 0x50200000, SZ_2M },
 	};
-	const unsigned long bitmap = SZ_4K | SZ_2M;
+	const unsigned long bitmap = PAGE_SIZE | SZ_2M;
 	struct ib_umem_dmabuf *umem_dmabuf;
+	struct dma_buf_range *view;
 	struct mock_exporter *exp;
 	struct ib_umem *umem;
 
+	if (PAGE_SIZE >= SZ_2M)
+		kunit_skip(test, "needs pages smaller than 2 MiB");
 	umem_dmabuf = mock_umem(test, importer_device(test), &exp, SZ_4M, 0,
 				SZ_4M);
 	umem = &umem_dmabuf->umem;
-	KUNIT_EXPECT_FALSE(test, fits(umem_dmabuf, SZ_4K));	/* not mapped */
+	KUNIT_EXPECT_FALSE(test, fits(umem_dmabuf, PAGE_SIZE));	/* not mapped */
 	memcpy(exp->spans, aligned, sizeof(aligned));
 	exp->nr = 1;
 	KUNIT_ASSERT_EQ(test, map_umem(umem_dmabuf), 0);
-	KUNIT_ASSERT_EQ(test, ib_umem_find_best_pgsz(umem, bitmap, 0x600000),
+	KUNIT_ASSERT_EQ(test, ib_umem_find_best_pgsz(umem, bitmap, REG_IOVA),
 			SZ_2M);
 	KUNIT_EXPECT_TRUE(test, fits(umem_dmabuf, SZ_2M));
+	view = umem->dma_ranges;
 
 	KUNIT_ASSERT_EQ(test, remap(umem_dmabuf, exp, moved, 1), 0);
 	KUNIT_EXPECT_TRUE(test, fits(umem_dmabuf, SZ_2M));
+	KUNIT_EXPECT_PTR_EQ(test, umem->dma_ranges, view);
 
 	KUNIT_ASSERT_EQ(test, remap(umem_dmabuf, exp, skewed, 1), 0);
 	KUNIT_EXPECT_FALSE(test, fits(umem_dmabuf, SZ_2M));
-	KUNIT_EXPECT_TRUE(test, fits(umem_dmabuf, SZ_4K));
+	KUNIT_EXPECT_TRUE(test, fits(umem_dmabuf, PAGE_SIZE));
+	KUNIT_EXPECT_PTR_EQ(test, umem->dma_ranges, view);
 	/* The downgrade a driver would make, at the registration's IOVA. */
-	KUNIT_EXPECT_EQ(test, ib_umem_find_best_pgsz(umem, bitmap, umem->iova),
-			SZ_4K);
+	KUNIT_EXPECT_EQ(test, ib_umem_find_best_pgsz(umem, bitmap, REG_IOVA),
+			PAGE_SIZE);
 
 	KUNIT_ASSERT_EQ(test, remap(umem_dmabuf, exp, split, 2), 0);
 	KUNIT_EXPECT_TRUE(test, fits(umem_dmabuf, SZ_2M));
-	KUNIT_EXPECT_EQ(test, umem->iova, 0x600000);
+	KUNIT_EXPECT_EQ(test, umem->nr_dma_ranges, 2);
 	KUNIT_EXPECT_EQ(test, exp->maps, 1);
+}
+
+/*
+ * The umem maps whole pages, so registration refuses an MR whose last page
+ * runs past the dma-buf.
+ */
+static void test_mr_pages_must_be_in_dmabuf(struct kunit *test)
+{
+	const size_t p = PAGE_SIZE;
+
+	KUNIT_EXPECT_TRUE(test, ib_umem_dmabuf_pages_in_buf(4 * p, 4 * p));
+	KUNIT_EXPECT_TRUE(test, ib_umem_dmabuf_pages_in_buf(4 * p, 3 * p + 1));
+	KUNIT_EXPECT_FALSE(test, ib_umem_dmabuf_pages_in_buf(4 * p, 4 * p + 1));
+	/* A dma-buf that is no page multiple: its last page is not whole. */
+	KUNIT_EXPECT_TRUE(test, ib_umem_dmabuf_pages_in_buf(4 * p + 100, 4 * p));
+	KUNIT_EXPECT_FALSE(test, ib_umem_dmabuf_pages_in_buf(4 * p + 100, 4 * p + 1));
+	KUNIT_EXPECT_FALSE(test, ib_umem_dmabuf_pages_in_buf(4 * p + 100, 4 * p + 100));
+	/* vfio's page of a sub-page BAR: a page-sized dma-buf. */
+	KUNIT_EXPECT_TRUE(test, ib_umem_dmabuf_pages_in_buf(p, 256));
+	/* The page holding the last byte of the address space wraps. */
+	KUNIT_EXPECT_FALSE(test, ib_umem_dmabuf_pages_in_buf(SIZE_MAX, ULONG_MAX));
+	KUNIT_EXPECT_TRUE(test, ib_umem_dmabuf_pages_in_buf(SIZE_MAX & PAGE_MASK,
+							    ULONG_MAX & PAGE_MASK));
 }
 
 static struct kunit_case ib_umem_ranges_cases[] = {
@@ -524,6 +564,7 @@ static struct kunit_case ib_umem_ranges_cases[] = {
 	KUNIT_CASE(test_view_matches_exporter),
 	KUNIT_CASE(test_failed_map_leaves_nothing),
 	KUNIT_CASE(test_remap_fits_pgsz),
+	KUNIT_CASE(test_mr_pages_must_be_in_dmabuf),
 	{}
 };
 
