@@ -274,7 +274,7 @@ TEST_F(umem, pinned_revocable_revoked_by_close)
 }
 
 /*
- * irdma and bnxt_re deregister a dma-buf MR by releasing its umem first:
+ * irdma deregisters a dma-buf MR by releasing its umem first:
  * the release must call the revoke callback, once, while still mapped.
  */
 TEST_F(umem, pinned_revocable_release_revokes_before_unmap)

@@ -409,7 +409,9 @@ static void umem_move_notify(struct dma_buf_attachment *attach)
 	struct ib_umem_dmabuf *umem_dmabuf = attach->importer_priv;
 	struct importer *imp = umem_dmabuf->private;
 
-	imp->invalidations++;
+	/* Before IMP_UMEM_GET set private, nothing was mapped. */
+	if (imp)
+		imp->invalidations++;
 	ib_umem_dmabuf_unmap_pages(umem_dmabuf);
 }
 
@@ -593,12 +595,13 @@ static int importer_umem_status(struct importer *imp,
 		dma_resv_lock(umem_resv(imp), NULL);
 		st.mapped = !!imp->umem->ranges;
 		st.revoked = imp->umem->revoked;
-		dma_resv_unlock(umem_resv(imp));
 	}
-	/* Counted on: they outlive the umem, whose release revokes. */
+	/* They outlive the umem, whose release revokes; written under its lock. */
 	st.invalidations = imp->invalidations;
 	st.revoke_calls = imp->revoke_calls;
 	st.revoked_mapped = imp->revoked_mapped;
+	if (imp->umem)
+		dma_resv_unlock(umem_resv(imp));
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
