@@ -729,16 +729,31 @@ static int bench_attach(struct imp_bench *arg, u64 *ns)
 	return 0;
 }
 
-/* Keeps the block walk of IMP_BENCH_UMEM from being optimised away. */
+/* Keeps the block walks of IMP_BENCH_UMEM* from being optimised away. */
 static u64 bench_sink;
+
+/* What a driver does with a mapped umem: pick the block size, walk the blocks. */
+static int bench_walk_blocks(struct ib_umem *umem, struct imp_bench *arg)
+{
+	unsigned long pgsz = ib_umem_find_best_pgsz(umem, arg->pgsz_bitmap, 0);
+	struct ib_block_iter biter;
+	u64 n = 0;
+
+	if (!pgsz)
+		return -EINVAL;
+	rdma_umem_for_each_dma_block(umem, &biter, pgsz) {
+		bench_sink += rdma_block_iter_dma_address(&biter);
+		n++;
+	}
+	arg->entries = n;
+	arg->bytes = n * sizeof(u64);	/* the page list the driver writes */
+	return 0;
+}
 
 /* An MR registration: import, map, pick the block size, walk the blocks. */
 static int bench_umem(struct importer *imp, struct imp_bench *arg, u64 size)
 {
 	struct ib_umem_dmabuf *umem;
-	struct ib_block_iter biter;
-	unsigned long pgsz;
-	u64 n = 0;
 	int ret;
 
 	umem = ib_umem_dmabuf_get(edu->ibdev, 0, size, arg->fd,
@@ -748,19 +763,10 @@ static int bench_umem(struct importer *imp, struct imp_bench *arg, u64 size)
 	umem->private = imp;
 	dma_resv_lock(umem->attach->dmabuf->resv, NULL);
 	ret = ib_umem_dmabuf_map_pages(umem);
-	pgsz = ret ? 0 : ib_umem_find_best_pgsz(&umem->umem, arg->pgsz_bitmap, 0);
-	if (!ret && !pgsz)
-		ret = -EINVAL;
-	if (pgsz) {
-		rdma_umem_for_each_dma_block(&umem->umem, &biter, pgsz) {
-			bench_sink += rdma_block_iter_dma_address(&biter);
-			n++;
-		}
-	}
+	if (!ret)
+		ret = bench_walk_blocks(&umem->umem, arg);
 	dma_resv_unlock(umem->attach->dmabuf->resv);
 	ib_umem_release(&umem->umem);
-	arg->entries = n;
-	arg->bytes = n * sizeof(u64);	/* the page list the driver writes */
 	return ret;
 }
 
@@ -787,11 +793,8 @@ static int bench_umem_sgt(struct imp_bench *arg, u64 size)
 {
 	struct ib_umem umem = { .address = 0, .length = size };
 	struct dma_buf_attachment *attach;
-	struct ib_block_iter biter;
 	struct dma_buf *dmabuf;
 	struct sg_table *sgt;
-	unsigned long pgsz = 0;
-	u64 n = 0;
 	long ret;
 
 	dmabuf = dma_buf_get(arg->fd);
@@ -812,22 +815,13 @@ static int bench_umem_sgt(struct imp_bench *arg, u64 size)
 	if (ret >= 0) {
 		umem.sgt_append.sgt.sgl = sgt->sgl;
 		umem.sgt_append.sgt.nents = sgt->nents;
-		pgsz = ib_umem_find_best_pgsz(&umem, arg->pgsz_bitmap, 0);
-		ret = pgsz ? 0 : -EINVAL;
-	}
-	if (pgsz) {
-		rdma_umem_for_each_dma_block(&umem, &biter, pgsz) {
-			bench_sink += rdma_block_iter_dma_address(&biter);
-			n++;
-		}
+		ret = bench_walk_blocks(&umem, arg);
 	}
 	if (!IS_ERR(sgt))
 		dma_buf_unmap_attachment(attach, sgt, DMA_BIDIRECTIONAL);
 	dma_resv_unlock(dmabuf->resv);
 	dma_buf_detach(dmabuf, attach);
 	dma_buf_put(dmabuf);
-	arg->entries = n;
-	arg->bytes = n * sizeof(u64);
 	return ret;
 }
 

@@ -347,26 +347,26 @@ static void unmap_umem(struct ib_umem_dmabuf *umem_dmabuf)
 	dma_resv_unlock(resv);
 }
 
+/* The DMA address of byte @off of the memory that @nr ranges describe. */
+static dma_addr_t range_dma(const struct dma_buf_range *r, unsigned int nr,
+			    u64 off)
+{
+	for (; nr; off -= r->len, r++, nr--)
+		if (off < r->len)
+			return r->addr + off;
+	return DMA_MAPPING_ERROR;
+}
+
 /* The oracle: the DMA address of dma-buf byte @off, from the exporter's list. */
 static dma_addr_t exporter_dma(const struct mock_exporter *exp, u64 off)
 {
-	unsigned int i;
-
-	for (i = 0; i < exp->nr; off -= exp->spans[i].len, i++)
-		if (off < exp->spans[i].len)
-			return exp->spans[i].addr + off;
-	return DMA_MAPPING_ERROR;
+	return range_dma(exp->spans, exp->nr, off);
 }
 
 /* What the umem's view says for byte @pos of its first page onwards. */
 static dma_addr_t view_dma(const struct ib_umem *umem, u64 pos)
 {
-	unsigned int i;
-
-	for (i = 0; i < umem->nr_dma_ranges; pos -= umem->dma_ranges[i].len, i++)
-		if (pos < umem->dma_ranges[i].len)
-			return umem->dma_ranges[i].addr + pos;
-	return DMA_MAPPING_ERROR;
+	return range_dma(umem->dma_ranges, umem->nr_dma_ranges, pos);
 }
 
 /*
