@@ -5,8 +5,8 @@
  * layout gives as an sg_table, and large contiguous ranges must give large
  * blocks.  Through a mock range exporter: the umem's view of a mapping
  * must give every byte of the MR the DMA address the exporter's list
- * gives it, and ib_umem_dmabuf_fits_pgsz() must tell a remap that keeps
- * the registration's page size from one that does not.
+ * gives it, and each remap must get the best page size its own layout
+ * allows, as a driver loading it (mlx5) asks for on every remap.
  */
 #include <kunit/device.h>
 #include <kunit/test.h>
@@ -469,24 +469,26 @@ static int remap(struct ib_umem_dmabuf *umem_dmabuf, struct mock_exporter *exp,
 
 #define REG_IOVA	0x600000
 
-static bool fits(struct ib_umem_dmabuf *umem_dmabuf, unsigned long pgsz)
+/* What mlx5's dma-buf page fault asks after each map: any size from a page. */
+static unsigned long best_pgsz(struct ib_umem_dmabuf *umem_dmabuf)
 {
 	struct dma_resv *resv = umem_dmabuf->attach->dmabuf->resv;
-	bool ret;
+	unsigned long ret;
 
 	dma_resv_lock(resv, NULL);
-	ret = ib_umem_dmabuf_fits_pgsz(umem_dmabuf, pgsz, REG_IOVA);
+	ret = ib_umem_find_best_pgsz(&umem_dmabuf->umem,
+				     GENMASK(30, PAGE_SHIFT), REG_IOVA);
 	dma_resv_unlock(resv);
 	return ret;
 }
 
 /*
- * Registered at 2 MiB on a 2 MiB aligned list; the exporter then moves the
- * memory: to another 2 MiB aligned place (fits), to one aligned only to a
- * page (a driver must refuse or go down to pages), and to two 2 MiB
- * pieces.  Remaps of as many ranges reuse the view's buffer.
+ * The MR's IOVA is 2 MiB aligned.  The exporter moves the memory: to
+ * another 2 MiB aligned place (still 2 MiB), to one aligned only to a page
+ * (down to pages), and to two 2 MiB pieces (2 MiB again).  Remaps of as
+ * many ranges reuse the view's buffer.
  */
-static void test_remap_fits_pgsz(struct kunit *test)
+static void test_remap_best_pgsz(struct kunit *test)
 {
 	static const struct dma_buf_range aligned[] = { { 0x40000000, SZ_4M } };
 	static const struct dma_buf_range moved[] = { { 0x80200000, SZ_4M } };
@@ -496,7 +498,6 @@ static void test_remap_fits_pgsz(struct kunit *test)
 	static const struct dma_buf_range split[] = {
 		{ 0x90000000, SZ_2M }, { 0x50200000, SZ_2M },
 	};
-	const unsigned long bitmap = PAGE_SIZE | SZ_2M;
 	struct ib_umem_dmabuf *umem_dmabuf;
 	struct dma_buf_range *view;
 	struct mock_exporter *exp;
@@ -507,29 +508,22 @@ static void test_remap_fits_pgsz(struct kunit *test)
 	umem_dmabuf = mock_umem(test, importer_device(test), &exp, SZ_4M, 0,
 				SZ_4M);
 	umem = &umem_dmabuf->umem;
-	KUNIT_EXPECT_FALSE(test, fits(umem_dmabuf, PAGE_SIZE));	/* not mapped */
 	memcpy(exp->spans, aligned, sizeof(aligned));
 	exp->nr = 1;
 	KUNIT_ASSERT_EQ(test, map_umem(umem_dmabuf), 0);
-	KUNIT_ASSERT_EQ(test, ib_umem_find_best_pgsz(umem, bitmap, REG_IOVA),
-			SZ_2M);
-	KUNIT_EXPECT_TRUE(test, fits(umem_dmabuf, SZ_2M));
+	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf), SZ_2M);
 	view = umem->dma_ranges;
 
 	KUNIT_ASSERT_EQ(test, remap(umem_dmabuf, exp, moved, 1), 0);
-	KUNIT_EXPECT_TRUE(test, fits(umem_dmabuf, SZ_2M));
+	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf), SZ_2M);
 	KUNIT_EXPECT_PTR_EQ(test, umem->dma_ranges, view);
 
 	KUNIT_ASSERT_EQ(test, remap(umem_dmabuf, exp, skewed, 1), 0);
-	KUNIT_EXPECT_FALSE(test, fits(umem_dmabuf, SZ_2M));
-	KUNIT_EXPECT_TRUE(test, fits(umem_dmabuf, PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf), PAGE_SIZE);
 	KUNIT_EXPECT_PTR_EQ(test, umem->dma_ranges, view);
-	/* The downgrade a driver would make, at the registration's IOVA. */
-	KUNIT_EXPECT_EQ(test, ib_umem_find_best_pgsz(umem, bitmap, REG_IOVA),
-			PAGE_SIZE);
 
 	KUNIT_ASSERT_EQ(test, remap(umem_dmabuf, exp, split, 2), 0);
-	KUNIT_EXPECT_TRUE(test, fits(umem_dmabuf, SZ_2M));
+	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf), SZ_2M);
 	KUNIT_EXPECT_EQ(test, umem->nr_dma_ranges, 2);
 	KUNIT_EXPECT_EQ(test, exp->maps, 1);
 }
@@ -563,7 +557,7 @@ static struct kunit_case ib_umem_ranges_cases[] = {
 	KUNIT_CASE(test_gap_limits_page_size),
 	KUNIT_CASE(test_view_matches_exporter),
 	KUNIT_CASE(test_failed_map_leaves_nothing),
-	KUNIT_CASE(test_remap_fits_pgsz),
+	KUNIT_CASE(test_remap_best_pgsz),
 	KUNIT_CASE(test_mr_pages_must_be_in_dmabuf),
 	{}
 };
