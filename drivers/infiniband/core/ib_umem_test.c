@@ -483,10 +483,11 @@ static unsigned long best_pgsz(struct ib_umem_dmabuf *umem_dmabuf)
 }
 
 /*
- * The MR's IOVA is 2 MiB aligned.  The exporter moves the memory: to
- * another 2 MiB aligned place (still 2 MiB), to one aligned only to a page
- * (down to pages), and to two 2 MiB pieces (2 MiB again).  Remaps of as
- * many ranges reuse the view's buffer.
+ * The MR's IOVA (6 MiB) agrees with the first list's DMA addresses to
+ * 2 MiB.  The exporter moves the memory: to a place that agrees with the
+ * IOVA to 4 MiB (4 MiB blocks: a remap may grow the page size), to one
+ * aligned only to a page (down to pages), and to two 2 MiB pieces (2 MiB
+ * again).  Remaps of as many ranges reuse the view's buffer.
  */
 static void test_remap_best_pgsz(struct kunit *test)
 {
@@ -515,7 +516,7 @@ static void test_remap_best_pgsz(struct kunit *test)
 	view = umem->dma_ranges;
 
 	KUNIT_ASSERT_EQ(test, remap(umem_dmabuf, exp, moved, 1), 0);
-	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf), SZ_2M);
+	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf), SZ_4M);
 	KUNIT_EXPECT_PTR_EQ(test, umem->dma_ranges, view);
 
 	KUNIT_ASSERT_EQ(test, remap(umem_dmabuf, exp, skewed, 1), 0);
