@@ -20,9 +20,11 @@
  *            bnxt_re set UINT_MAX): same bitmap and exporter, only the
  *            list differs (the core builds the table from the ranges, as
  *            for any importer still on the sg_table API)
- *   umem-bnxt  umem for bnxt_re's bitmap, every power of two 4K to 1G
+ *   umem-bnxt  umem for every power of two 4K to 1G: bnxt_re's bitmap,
+ *            and mlx5's for dma-buf MRs now, on a device whose largest
+ *            MTT entity is 1 GiB
  *   umem4k   the same for a driver with PAGE_SIZE pages only (mlx5's
- *            dma-buf MRs)
+ *            dma-buf MRs in 6.12)
  *   attach   a dynamic importer attaching to a static exporter of the
  *            same slice with range ops only (p2p_page_exporter.ko): what
  *            the attachment caches (6.12's core built the sg_table that

@@ -21,8 +21,8 @@ METHODS = [
     ("pages", "struct pages"),
     ("umem", "MR, 4K|2M|1G (irdma)"),
     ("umem-sgt", "MR, 4K|2M|1G, 6.12's sg_table path"),
-    ("umem-bnxt", "MR, 4K to 1G (bnxt_re)"),
-    ("umem4k", "MR, 4K only (mlx5 dma-buf)"),
+    ("umem-bnxt", "MR, 4K to 1G (bnxt_re, mlx5 now)"),
+    ("umem4k", "MR, 4K only (6.12's mlx5 dma-buf)"),
     ("attach", "attach to a static range exporter"),
     ("type1-bar", "type1 MAP_DMA of the BAR mmap"),
     ("mapfile-bar", "MAP_FILE of a BAR dma-buf"),
@@ -157,7 +157,7 @@ def topo_tables(topo, rows, setup, info):
             "built by the core from the ranges), so its ratio is the list's own effect, and "
             "the 4K-only ratio is the bitmap's:", "",
             "| slice | 4K\\|2M\\|1G (irdma) | blocks | same, 6.12's sg_table | sg ÷ ranges "
-            "| 4K to 1G (bnxt_re) | blocks | 4K only (mlx5 dma-buf) | blocks | 4K ÷ irdma |",
+            "| 4K to 1G (bnxt_re, mlx5 now) | blocks | 4K only (6.12's mlx5 dma-buf) | blocks | 4K ÷ irdma |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     for s in sizes:
         u, g, b, k = (get(m, s) for m in ("umem", "umem-sgt", "umem-bnxt", "umem4k"))
