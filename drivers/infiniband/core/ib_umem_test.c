@@ -469,15 +469,15 @@ static int remap(struct ib_umem_dmabuf *umem_dmabuf, struct mock_exporter *exp,
 
 #define REG_IOVA	0x600000
 
-/* What mlx5's dma-buf page fault asks after each map: any size from a page. */
-static unsigned long best_pgsz(struct ib_umem_dmabuf *umem_dmabuf)
+/* What a driver asks after each map, under the lock as on its fault path. */
+static unsigned long best_pgsz(struct ib_umem_dmabuf *umem_dmabuf,
+			       unsigned long bitmap)
 {
 	struct dma_resv *resv = umem_dmabuf->attach->dmabuf->resv;
 	unsigned long ret;
 
 	dma_resv_lock(resv, NULL);
-	ret = ib_umem_find_best_pgsz(&umem_dmabuf->umem,
-				     GENMASK(30, PAGE_SHIFT), REG_IOVA);
+	ret = ib_umem_find_best_pgsz(&umem_dmabuf->umem, bitmap, REG_IOVA);
 	dma_resv_unlock(resv);
 	return ret;
 }
@@ -487,7 +487,9 @@ static unsigned long best_pgsz(struct ib_umem_dmabuf *umem_dmabuf)
  * 2 MiB.  The exporter moves the memory: to a place that agrees with the
  * IOVA to 4 MiB (4 MiB blocks: a remap may grow the page size), to one
  * aligned only to a page (down to pages), and to two 2 MiB pieces (2 MiB
- * again).  Remaps of as many ranges reuse the view's buffer.
+ * again).  mlx5 asks for any size from a page up; a driver whose table has
+ * one page size asks for that one only, and 0 tells it the remap does not
+ * fit.  Remaps of as many ranges reuse the view's buffer.
  */
 static void test_remap_best_pgsz(struct kunit *test)
 {
@@ -499,6 +501,7 @@ static void test_remap_best_pgsz(struct kunit *test)
 	static const struct dma_buf_range split[] = {
 		{ 0x90000000, SZ_2M }, { 0x50200000, SZ_2M },
 	};
+	const unsigned long any = GENMASK(30, PAGE_SHIFT);
 	struct ib_umem_dmabuf *umem_dmabuf;
 	struct dma_buf_range *view;
 	struct mock_exporter *exp;
@@ -512,19 +515,21 @@ static void test_remap_best_pgsz(struct kunit *test)
 	memcpy(exp->spans, aligned, sizeof(aligned));
 	exp->nr = 1;
 	KUNIT_ASSERT_EQ(test, map_umem(umem_dmabuf), 0);
-	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf), SZ_2M);
+	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf, any), SZ_2M);
 	view = umem->dma_ranges;
 
 	KUNIT_ASSERT_EQ(test, remap(umem_dmabuf, exp, moved, 1), 0);
-	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf), SZ_4M);
+	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf, any), SZ_4M);
+	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf, SZ_2M), SZ_2M);
 	KUNIT_EXPECT_PTR_EQ(test, umem->dma_ranges, view);
 
 	KUNIT_ASSERT_EQ(test, remap(umem_dmabuf, exp, skewed, 1), 0);
-	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf), PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf, any), PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf, SZ_2M), 0);
 	KUNIT_EXPECT_PTR_EQ(test, umem->dma_ranges, view);
 
 	KUNIT_ASSERT_EQ(test, remap(umem_dmabuf, exp, split, 2), 0);
-	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf), SZ_2M);
+	KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf, any), SZ_2M);
 	KUNIT_EXPECT_EQ(test, umem->nr_dma_ranges, 2);
 	KUNIT_EXPECT_EQ(test, exp->maps, 1);
 }

@@ -6,6 +6,8 @@
  * present).  After every step, each entry the device can reach at its
  * current page size must be not present or written for that size; at the
  * end the mkey must be at the new size with every entry loaded for it.
+ * The driver's side (the page size it records, and whether it knows the
+ * device's) goes through the same helpers as mlx5r_umr_update_dmabuf_xlt().
  */
 #include <kunit/test.h>
 #include <linux/sizes.h>
@@ -130,34 +132,42 @@ static void model_apply(struct mkey_model *m, const struct mlx5r_xlt_step *s,
 		    s->op == MLX5R_XLT_LOAD ? new_shift : NOT_PRESENT);
 }
 
+/* What the driver records: mr->page_shift and mr->dmabuf_pgsz_unknown. */
+struct driver_state {
+	unsigned int shift;
+	bool unknown;
+};
+
 /*
- * Plan the load of a mapping at new_shift, the driver taking the device to
- * be at cur_shift (0: not known), and run it on the model; if fail_after
- * is below the number of steps, stop after that many.  Return the number
- * of steps planned.
+ * A load of the mapping at new_shift, as the driver plans it from its
+ * state; only the first done steps take effect on the model, and err is
+ * what the load returns to the driver (0: done is all of them).  Return the
+ * number of steps planned.
  */
-static unsigned int run_steps(struct mkey_model *m, unsigned int cur_shift,
-			      unsigned int new_shift, unsigned int max_shift,
-			      unsigned int fail_after)
+static unsigned int load(struct mkey_model *m, struct driver_state *d,
+			 unsigned int new_shift, unsigned int max_shift,
+			 unsigned int done, int err)
 {
 	struct mlx5r_xlt_step steps[MLX5R_DMABUF_MAX_STEPS];
 	struct kunit *test = m->test;
 	unsigned int from = m->shift, n, k;
 	size_t i, n_new;
 
-	n = mlx5r_dmabuf_plan_xlt(steps, m->iova, m->length, cur_shift,
-				  new_shift, max_shift, MTT_ALIGN);
+	n = mlx5r_dmabuf_plan_xlt(steps, m->iova, m->length, d->shift,
+				  d->unknown, new_shift, max_shift, MTT_ALIGN);
 	KUNIT_ASSERT_GE(test, n, 1);
 	KUNIT_ASSERT_LE(test, n, MLX5R_DMABUF_MAX_STEPS);
-	for (k = 0; k < n && k < fail_after; k++) {
+	for (k = 0; k < n && k < done; k++) {
 		model_apply(m, &steps[k], new_shift, max_shift);
 		KUNIT_EXPECT_TRUE_MSG(test, model_safe(m),
 				      "iova %#llx length %#llx: %u -> %u (max %u), after step %u the device reads a wrong entry",
 				      m->iova, m->length, from, new_shift,
 				      max_shift, k);
 	}
-	if (k < n)
+	mlx5r_dmabuf_load_done(&d->shift, &d->unknown, new_shift, n, err);
+	if (err)
 		return n;
+
 	KUNIT_EXPECT_EQ(test, m->shift, new_shift);
 	n_new = nblocks(m->iova, m->length, new_shift);
 	for (i = 0; i < n_new; i++)
@@ -169,15 +179,34 @@ static unsigned int run_steps(struct mkey_model *m, unsigned int cur_shift,
 	return n;
 }
 
-/* run_steps() to the end on a fresh model with the device at dev_shift. */
+/*
+ * move_notify zaps at the page size the driver records (as
+ * mlx5r_umr_update_mr_pas() counts them, without walking the mapping),
+ * then unmaps: nothing the device reaches may be present.
+ */
+static void move_notify(struct mkey_model *m, struct driver_state *d)
+{
+	model_write(m, 0, nblocks(m->iova, m->length, d->shift), NOT_PRESENT);
+	KUNIT_EXPECT_TRUE_MSG(m->test, model_unreachable(m),
+			      "iova %#llx length %#llx: the device at %u reaches a present entry after a zap at %u",
+			      m->iova, m->length, m->shift, d->shift);
+}
+
+/*
+ * A successful load on a fresh model with the device at dev_shift, which
+ * the driver knows unless unknown.  Return the number of steps.
+ */
 static unsigned int run_plan(struct kunit *test, u64 iova, u64 length,
-			     unsigned int dev_shift, unsigned int cur_shift,
+			     unsigned int dev_shift, bool unknown,
 			     unsigned int new_shift, unsigned int max_shift)
 {
 	struct mkey_model *m = model_new(test, iova, length, dev_shift);
+	struct driver_state d = { .shift = dev_shift, .unknown = unknown };
 	unsigned int n;
 
-	n = run_steps(m, cur_shift, new_shift, max_shift, UINT_MAX);
+	n = load(m, &d, new_shift, max_shift, UINT_MAX, 0);
+	KUNIT_EXPECT_EQ(test, d.shift, new_shift);
+	KUNIT_EXPECT_FALSE(test, d.unknown);
 	model_free(m);
 	return n;
 }
@@ -190,8 +219,8 @@ static void test_first_map_is_one_load(struct kunit *test)
 {
 	struct mlx5r_xlt_step steps[MLX5R_DMABUF_MAX_STEPS];
 
-	KUNIT_ASSERT_EQ(test, mlx5r_dmabuf_plan_xlt(steps, 0, SZ_1G, 30, 30,
-						    30, MTT_ALIGN), 1);
+	KUNIT_ASSERT_EQ(test, mlx5r_dmabuf_plan_xlt(steps, 0, SZ_1G, 30, false,
+						    30, 30, MTT_ALIGN), 1);
 	KUNIT_EXPECT_EQ(test, steps[0].op, MLX5R_XLT_LOAD);
 	KUNIT_EXPECT_EQ(test, steps[0].shift, 30);
 	KUNIT_EXPECT_EQ(test, steps[0].start, 0);
@@ -201,9 +230,10 @@ static void test_first_map_is_one_load(struct kunit *test)
 /* A remap the same size fits is one load, as before this series. */
 static void test_remap_same_size_is_one_load(struct kunit *test)
 {
-	KUNIT_EXPECT_EQ(test, run_plan(test, SZ_2M, SZ_8M, 21, 21, 21, 30), 1);
+	KUNIT_EXPECT_EQ(test, run_plan(test, SZ_2M, SZ_8M, 21, false, 21, 30),
+			1);
 	KUNIT_EXPECT_EQ(test, run_plan(test, 0, 5 * PAGE_SIZE, PAGE_SHIFT,
-				       PAGE_SHIFT, PAGE_SHIFT, 30), 1);
+				       false, PAGE_SHIFT, 30), 1);
 }
 
 /*
@@ -224,8 +254,8 @@ static void test_remap_smaller_steps(struct kunit *test)
 
 	if (PAGE_SHIFT != 12)
 		kunit_skip(test, "worked for 4 KiB pages");
-	KUNIT_ASSERT_EQ(test, mlx5r_dmabuf_plan_xlt(steps, 0, SZ_4M, 21, 12,
-						    30, MTT_ALIGN),
+	KUNIT_ASSERT_EQ(test, mlx5r_dmabuf_plan_xlt(steps, 0, SZ_4M, 21, false,
+						    12, 30, MTT_ALIGN),
 			ARRAY_SIZE(want));
 	for (k = 0; k < ARRAY_SIZE(want); k++) {
 		KUNIT_EXPECT_EQ(test, steps[k].op, want[k].op);
@@ -233,7 +263,7 @@ static void test_remap_smaller_steps(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, steps[k].start, want[k].start);
 		KUNIT_EXPECT_EQ(test, steps[k].nents, want[k].nents);
 	}
-	KUNIT_EXPECT_EQ(test, run_plan(test, 0, SZ_4M, 21, 21, 12, 30),
+	KUNIT_EXPECT_EQ(test, run_plan(test, 0, SZ_4M, 21, false, 12, 30),
 			ARRAY_SIZE(want));
 }
 
@@ -253,7 +283,7 @@ static void test_remap_bigger_steps(struct kunit *test)
 	unsigned int k;
 
 	KUNIT_ASSERT_EQ(test, mlx5r_dmabuf_plan_xlt(steps, 0, SZ_4M,
-						    PAGE_SHIFT, 21, 30,
+						    PAGE_SHIFT, false, 21, 30,
 						    MTT_ALIGN),
 			ARRAY_SIZE(want));
 	for (k = 0; k < ARRAY_SIZE(want); k++) {
@@ -271,29 +301,36 @@ static void test_remap_bigger_steps(struct kunit *test)
  */
 static void test_unknown_size_always_changes(struct kunit *test)
 {
-	if (PAGE_SHIFT != 12)
-		kunit_skip(test, "sizes chosen for 4 KiB pages");
-	KUNIT_EXPECT_EQ(test, run_plan(test, 0, SZ_8M, 21, 0, 12, 30), 5);
-	KUNIT_EXPECT_EQ(test, run_plan(test, 0, SZ_8M, 12, 0, 21, 30), 4);
-	KUNIT_EXPECT_GT(test, run_plan(test, 0, SZ_8M, 12, 0, 12, 30), 1);
-	KUNIT_EXPECT_GT(test, run_plan(test, 0, SZ_8M, 21, 0, 21, 30), 1);
+	const unsigned int p = PAGE_SHIFT;
+
+	KUNIT_EXPECT_EQ(test, run_plan(test, 0, SZ_8M, 21, true, p, 30), 5);
+	KUNIT_EXPECT_EQ(test, run_plan(test, 0, SZ_8M, p, true, 21, 30), 4);
+	KUNIT_EXPECT_GT(test, run_plan(test, 0, SZ_8M, p, true, p, 30), 1);
+	KUNIT_EXPECT_GT(test, run_plan(test, 0, SZ_8M, 21, true, 21, 30), 1);
+}
+
+static const unsigned int shifts[] = { 12, 13, 16, 21, 22, 30 };
+
+/* A page size these tests use that this kernel and device can take. */
+static bool usable(unsigned int shift, unsigned int max_shift)
+{
+	return shift >= PAGE_SHIFT && shift <= max_shift;
 }
 
 /* Every change between the sizes a device of max_shift takes, of one MR. */
 static void change_every_size(struct kunit *test, u64 iova, u64 length,
 			      unsigned int max_shift)
 {
-	static const unsigned int shifts[] = { 12, 13, 16, 21, 22, 30 };
 	unsigned int a, b, from, to;
 
 	for (a = 0; a < ARRAY_SIZE(shifts); a++) {
 		for (b = 0; b < ARRAY_SIZE(shifts); b++) {
 			from = shifts[a];
 			to = shifts[b];
-			if (from > max_shift || to > max_shift)
+			if (!usable(from, max_shift) || !usable(to, max_shift))
 				continue;
-			run_plan(test, iova, length, from, from, to, max_shift);
-			run_plan(test, iova, length, from, 0, to, max_shift);
+			run_plan(test, iova, length, from, false, to, max_shift);
+			run_plan(test, iova, length, from, true, to, max_shift);
 		}
 	}
 }
@@ -313,8 +350,6 @@ static void test_every_change_is_safe(struct kunit *test)
 	static const u64 iovas[] = { 0, SZ_4K, SZ_2M - SZ_4K, SZ_1G + SZ_8M };
 	unsigned int l, v;
 
-	if (PAGE_SHIFT != 12)
-		kunit_skip(test, "sizes chosen for 4 KiB pages");
 	for (l = 0; l < ARRAY_SIZE(lengths); l++) {
 		for (v = 0; v < ARRAY_SIZE(iovas); v++) {
 			change_every_size(test, iovas[v], lengths[l], 21);
@@ -324,66 +359,109 @@ static void test_every_change_is_safe(struct kunit *test)
 }
 
 /*
- * A change fails after any number of its steps took effect (the failing
- * UMR's own effect unknown): the device is at the old size, the parking
- * one or the new one.  The zap of the next move_notify, at the page size
- * the driver keeps for a failed change, must leave nothing the device can
- * reach present; and the next load, after that zap or with no move_notify
- * between (the same mapping), must be safe with the size not known.
+ * From the device at from: a load at to fails after done_a of its steps
+ * took effect (done_a may be all of them: the last UMR's completion
+ * failed), and a move_notify follows or not; then a load at next fails
+ * after done_b steps and a move_notify follows, or it succeeds; then a load
+ * at to succeeds.  Each move_notify must leave nothing reachable and each
+ * load be safe, whatever the driver could not know.
  */
-static void fail_every_step(struct kunit *test, u64 iova, u64 length,
-			    unsigned int from, unsigned int to)
+static void fail_and_retry(struct kunit *test, u64 iova, u64 length,
+			   unsigned int from, unsigned int to,
+			   unsigned int next, unsigned int max_shift)
 {
 	struct mlx5r_xlt_step steps[MLX5R_DMABUF_MAX_STEPS];
-	unsigned int n, done, zap_shift, zap;
+	unsigned int n_a, n_b, done_a, done_b, zap;
+	struct driver_state d;
 	struct mkey_model *m;
 
-	n = mlx5r_dmabuf_plan_xlt(steps, iova, length, from, to, 30, MTT_ALIGN);
-	zap_shift = mlx5r_dmabuf_failed_shift(from, to);
-	for (done = 0; done < n; done++) {
+	n_a = mlx5r_dmabuf_plan_xlt(steps, iova, length, from, false, to,
+				    max_shift, MTT_ALIGN);
+	for (done_a = 0; done_a <= n_a; done_a++) {
 		for (zap = 0; zap < 2; zap++) {
-			m = model_new(test, iova, length, from);
-			run_steps(m, from, to, 30, done);
-			if (zap) {
-				model_write(m, 0,
-					    nblocks(iova, length, zap_shift),
-					    NOT_PRESENT);
-				KUNIT_EXPECT_TRUE_MSG(test, model_unreachable(m),
-						      "%u -> %u failed after %u steps: the device reaches a present entry after move_notify",
-						      from, to, done);
+			d = (struct driver_state){ .shift = from };
+			mlx5r_dmabuf_load_done(&d.shift, &d.unknown, to, n_a,
+					       -EIO);
+			n_b = mlx5r_dmabuf_plan_xlt(steps, iova, length,
+						    d.shift, d.unknown, next,
+						    max_shift, MTT_ALIGN);
+			/* done_b past n_b: the load at next succeeds */
+			for (done_b = 0; done_b <= n_b + 1; done_b++) {
+				m = model_new(test, iova, length, from);
+				d = (struct driver_state){ .shift = from };
+				load(m, &d, to, max_shift, done_a, -EIO);
+				if (zap)
+					move_notify(m, &d);
+				if (done_b <= n_b) {
+					load(m, &d, next, max_shift, done_b,
+					     -EIO);
+					move_notify(m, &d);
+				} else {
+					load(m, &d, next, max_shift, UINT_MAX,
+					     0);
+				}
+				load(m, &d, to, max_shift, UINT_MAX, 0);
+				model_free(m);
 			}
-			run_steps(m, 0, to, 30, UINT_MAX);
-			model_free(m);
 		}
 	}
 }
 
-static void test_failed_change_is_covered(struct kunit *test)
+/* fail_and_retry() between every three of the sizes a device takes. */
+static void fail_between_sizes(struct kunit *test, u64 iova, u64 length,
+			       const unsigned int *some, unsigned int nr,
+			       unsigned int max_shift)
 {
-	static const unsigned int shifts[] = { 12, 16, 21, 30 };
-	static const u64 lengths[] = { 5 * SZ_4K, SZ_2M + SZ_4K, SZ_16M };
-	unsigned int a, b, l;
+	unsigned int a, b, c;
 
-	if (PAGE_SHIFT != 12)
-		kunit_skip(test, "sizes chosen for 4 KiB pages");
-	for (l = 0; l < ARRAY_SIZE(lengths); l++)
-		for (a = 0; a < ARRAY_SIZE(shifts); a++)
-			for (b = 0; b < ARRAY_SIZE(shifts); b++)
-				if (shifts[a] != shifts[b])
-					fail_every_step(test, SZ_4K, lengths[l],
-							shifts[a], shifts[b]);
+	for (a = 0; a < nr; a++) {
+		for (b = 0; b < nr; b++) {
+			for (c = 0; c < nr; c++) {
+				if (!usable(some[a], max_shift) ||
+				    !usable(some[b], max_shift) ||
+				    !usable(some[c], max_shift))
+					continue;
+				fail_and_retry(test, iova, length, some[a],
+					       some[b], some[c], max_shift);
+			}
+		}
+	}
+}
+
+/* Failed loads between sizes up to 1 GiB, for short MRs on and off 2 MiB. */
+static void test_failed_loads_are_covered(struct kunit *test)
+{
+	static const unsigned int some[] = { 12, 16, 21, 30 };
+
+	fail_between_sizes(test, SZ_4K, 5 * SZ_4K, some, ARRAY_SIZE(some), 30);
+	fail_between_sizes(test, SZ_2M - SZ_4K, 5 * SZ_4K, some,
+			   ARRAY_SIZE(some), 30);
+	fail_between_sizes(test, SZ_4K, SZ_2M + SZ_4K, some, ARRAY_SIZE(some),
+			   30);
 }
 
 /*
- * A 1 GiB MR between 4 KiB and 1 GiB pages, both ways.  Up, it parks at
+ * The same for an 18 MiB MR on a device that takes 2 MiB pages, where the
+ * zapped entries are more than one UMR unit.
+ */
+static void test_failed_long_loads_are_covered(struct kunit *test)
+{
+	static const unsigned int some[] = { 12, 16, 21 };
+
+	fail_between_sizes(test, SZ_4K, SZ_16M + SZ_2M, some, ARRAY_SIZE(some),
+			   21);
+}
+
+/*
+ * A 1 GiB MR between pages and 1 GiB pages, both ways.  Up, it parks at
  * the new size itself, so there is no second size to set.
  */
 static void test_1g_mr_changes(struct kunit *test)
 {
-	if (PAGE_SHIFT != 12)
-		kunit_skip(test, "sizes chosen for 4 KiB pages");
-	KUNIT_EXPECT_EQ(test, run_plan(test, SZ_1G, SZ_1G, 12, 12, 30, 30), 3);
-	KUNIT_EXPECT_EQ(test, run_plan(test, SZ_1G, SZ_1G, 30, 30, 12, 30), 5);
+	KUNIT_EXPECT_EQ(test, run_plan(test, SZ_1G, SZ_1G, PAGE_SHIFT, false,
+				       30, 30), 3);
+	KUNIT_EXPECT_EQ(test, run_plan(test, SZ_1G, SZ_1G, 30, false,
+				       PAGE_SHIFT, 30), 5);
 }
 
 /* What the device reports, within what a UMR can write to log_page_size. */
@@ -407,7 +485,8 @@ static struct kunit_case mlx5_umr_dmabuf_cases[] = {
 	KUNIT_CASE(test_remap_bigger_steps),
 	KUNIT_CASE(test_unknown_size_always_changes),
 	KUNIT_CASE(test_every_change_is_safe),
-	KUNIT_CASE(test_failed_change_is_covered),
+	KUNIT_CASE(test_failed_loads_are_covered),
+	KUNIT_CASE(test_failed_long_loads_are_covered),
 	KUNIT_CASE(test_1g_mr_changes),
 	KUNIT_CASE(test_log_pgsz_limit),
 	{}
