@@ -236,6 +236,20 @@ static void test_remap_same_size_is_one_load(struct kunit *test)
 				       false, PAGE_SHIFT, 30), 1);
 }
 
+/* The plan's steps are the ones worked by hand, field by field. */
+static void expect_steps(struct kunit *test, const struct mlx5r_xlt_step *got,
+			 const struct mlx5r_xlt_step *want, unsigned int n)
+{
+	unsigned int k;
+
+	for (k = 0; k < n; k++) {
+		KUNIT_EXPECT_EQ(test, got[k].op, want[k].op);
+		KUNIT_EXPECT_EQ(test, got[k].shift, want[k].shift);
+		KUNIT_EXPECT_EQ(test, got[k].start, want[k].start);
+		KUNIT_EXPECT_EQ(test, got[k].nents, want[k].nents);
+	}
+}
+
 /*
  * 2 MiB pages down to 4 KiB ones, worked by hand: 1024 entries; parked at
  * 4 MiB the MR is one block, so the first UMR unit (8 MTTs) is zapped.
@@ -250,19 +264,13 @@ static void test_remap_smaller_steps(struct kunit *test)
 		{ .op = MLX5R_XLT_LOAD, .shift = 12, .start = 0, .nents = 8 },
 	};
 	struct mlx5r_xlt_step steps[MLX5R_DMABUF_MAX_STEPS];
-	unsigned int k;
 
 	if (PAGE_SHIFT != 12)
 		kunit_skip(test, "worked for 4 KiB pages");
 	KUNIT_ASSERT_EQ(test, mlx5r_dmabuf_plan_xlt(steps, 0, SZ_4M, 21, false,
 						    12, 30, MTT_ALIGN),
 			ARRAY_SIZE(want));
-	for (k = 0; k < ARRAY_SIZE(want); k++) {
-		KUNIT_EXPECT_EQ(test, steps[k].op, want[k].op);
-		KUNIT_EXPECT_EQ(test, steps[k].shift, want[k].shift);
-		KUNIT_EXPECT_EQ(test, steps[k].start, want[k].start);
-		KUNIT_EXPECT_EQ(test, steps[k].nents, want[k].nents);
-	}
+	expect_steps(test, steps, want, ARRAY_SIZE(want));
 	KUNIT_EXPECT_EQ(test, run_plan(test, 0, SZ_4M, 21, false, 12, 30),
 			ARRAY_SIZE(want));
 }
@@ -280,18 +288,12 @@ static void test_remap_bigger_steps(struct kunit *test)
 		{ .op = MLX5R_XLT_LOAD, .shift = 21, .start = 0, .nents = 2 },
 	};
 	struct mlx5r_xlt_step steps[MLX5R_DMABUF_MAX_STEPS];
-	unsigned int k;
 
 	KUNIT_ASSERT_EQ(test, mlx5r_dmabuf_plan_xlt(steps, 0, SZ_4M,
 						    PAGE_SHIFT, false, 21, 30,
 						    MTT_ALIGN),
 			ARRAY_SIZE(want));
-	for (k = 0; k < ARRAY_SIZE(want); k++) {
-		KUNIT_EXPECT_EQ(test, steps[k].op, want[k].op);
-		KUNIT_EXPECT_EQ(test, steps[k].shift, want[k].shift);
-		KUNIT_EXPECT_EQ(test, steps[k].start, want[k].start);
-		KUNIT_EXPECT_EQ(test, steps[k].nents, want[k].nents);
-	}
+	expect_steps(test, steps, want, ARRAY_SIZE(want));
 }
 
 /*
