@@ -229,7 +229,8 @@ static void run(const char *method, int dmabuf, uint64_t size,
 	int map = b.op == IMP_BENCH_RANGES || b.op == IMP_BENCH_SGT;
 
 	if (imp < 0 || (map && imp_attach(imp, dmabuf, IMP_DYNAMIC | IMP_P2P |
-					  IMP_REVOCABLE)))
+					  IMP_REVOCABLE |
+					  (b.op == IMP_BENCH_SGT ? IMP_SGT : 0))))
 		die("importing the dma-buf for edu");
 	b.fd = dmabuf;
 	memset(r, 0, sizeof(*r));

@@ -354,6 +354,7 @@ TEST_F(dev, fuzz_feature)
 FIXTURE(p2p) {
 	struct vdev v;
 	int imp, dmabuf;
+	uint32_t api;		/* IMP_API_* of the importer's attachment */
 	uint8_t *region;
 };
 
@@ -399,13 +400,20 @@ static int reachable(void)
 
 #define FULL (IMP_DYNAMIC | IMP_P2P | IMP_REVOCABLE)
 
-/* Attach and map for edu, or stop the test where no P2P path exists. */
-#define ATTACH_AND_MAP(api) do { \
+/* The attach flags of an importer that maps through @api. */
+#define FULL_FOR(api) (FULL | ((api) == IMP_API_SGT ? IMP_SGT : 0))
+
+/*
+ * Attach edu as an importer of @api's kind and map, or stop the test where
+ * no P2P path exists.
+ */
+#define ATTACH_AND_MAP(api_) do { \
 	uint32_t n_ = 0; \
 	if (!reachable()) \
 		SKIP(return, "no P2P path in this topology (see attach_follows_topology)"); \
-	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, FULL)); \
-	ASSERT_EQ(0, imp_map(self->imp, api, 0, NULL, &n_)); \
+	self->api = (api_); \
+	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, FULL_FOR(api_))); \
+	ASSERT_EQ(0, imp_map(self->imp, api_, 0, NULL, &n_)); \
 } while (0)
 
 TEST_F(p2p, attach_follows_topology)
@@ -453,12 +461,12 @@ TEST_F(p2p, attach_loop_stays_out_of_the_log)
 }
 
 /*
- * Without CONFIG_DMABUF_MOVE_NOTIFY the core pins every mapping of a
- * dynamic exporter, so an importer that cannot take a revoke cannot map
- * at all; with it, such an importer maps unpinned, and only its own
- * dma_buf_pin() is refused.
+ * A revoke must end every importer's DMA before it returns, so only
+ * importers that give their mappings back within move_notify attach, as
+ * sg_table and as range importers, whatever CONFIG_DMABUF_MOVE_NOTIFY
+ * says; those that do may also pin.
  */
-TEST_F(p2p, pins_only_for_revocable_importers)
+TEST_F(p2p, attach_needs_revocable_importer)
 {
 	int move_notify = kconfig_y("CONFIG_DMABUF_MOVE_NOTIFY");
 	uint32_t nr = 0;
@@ -467,20 +475,33 @@ TEST_F(p2p, pins_only_for_revocable_importers)
 		SKIP(return, "no P2P path in this topology");
 	ASSERT_EQ(0, access("/proc/config.gz", R_OK));
 	TH_LOG("CONFIG_DMABUF_MOVE_NOTIFY=%s", move_notify ? "y" : "n");
-	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, IMP_DYNAMIC | IMP_P2P));
-	EXPECT_EQ(move_notify ? 0 : -EOPNOTSUPP,
-		  imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
-	EXPECT_EQ(move_notify, imp_status(self->imp).mapped);
-	ioctl(self->imp, IMP_UNMAP);
-	nr = 0;
-	EXPECT_EQ(-EOPNOTSUPP, imp_map(self->imp, IMP_API_RANGES, 1, NULL, &nr));
-	EXPECT_EQ(0, imp_status(self->imp).mapped);
-	ASSERT_EQ(0, ioctl(self->imp, IMP_DETACH));
+	EXPECT_EQ(-EOPNOTSUPP,
+		  imp_attach(self->imp, self->dmabuf, IMP_DYNAMIC | IMP_P2P));
+	EXPECT_EQ(-EOPNOTSUPP,
+		  imp_attach(self->imp, self->dmabuf,
+			     IMP_DYNAMIC | IMP_P2P | IMP_SGT));
 
 	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, FULL));
-	nr = 0;
 	EXPECT_EQ(0, imp_map(self->imp, IMP_API_RANGES, 1, NULL, &nr));
 	EXPECT_EQ(2, nr);
+	EXPECT_EQ(1, imp_status(self->imp).mapped);
+}
+
+/* The importer maps only through the kind it attached as. */
+TEST_F(p2p, map_through_attached_kind_only)
+{
+	uint32_t nr = 0;
+
+	if (!reachable())
+		SKIP(return, "no P2P path in this topology");
+	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, FULL));
+	EXPECT_EQ(-EINVAL, imp_map(self->imp, IMP_API_SGT, 0, NULL, &nr));
+	EXPECT_EQ(0, imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
+	ASSERT_EQ(0, ioctl(self->imp, IMP_DETACH));
+	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, FULL | IMP_SGT));
+	nr = 0;
+	EXPECT_EQ(-EINVAL, imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
+	EXPECT_EQ(0, imp_map(self->imp, IMP_API_SGT, 0, NULL, &nr));
 }
 
 TEST_F(p2p, ranges_are_device_addresses)
@@ -520,7 +541,7 @@ TEST_F(p2p, sg_table_through_core_shim)
 
 	if (!reachable())
 		SKIP(return, "no P2P path in this topology");
-	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, FULL));
+	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, FULL | IMP_SGT));
 	ASSERT_EQ(0, imp_map(self->imp, IMP_API_SGT, 0, r, &nr));
 	/* edu's max segment is the PCI default of 64 KiB. */
 	ASSERT_EQ(DMABUF_LEN / SZ_64K, nr);
@@ -619,7 +640,8 @@ TEST_F(p2p, doorbell_write_to_subpage_bar)
 	EXPECT_EQ(doorbell, got) TH_LOG("the doorbell write did not reach the register");
 
 	/* The same through the core's sg_table for legacy importers. */
-	ASSERT_EQ(0, ioctl(self->imp, IMP_UNMAP));
+	ASSERT_EQ(0, ioctl(self->imp, IMP_DETACH));
+	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, FULL | IMP_SGT));
 	nr = 1;
 	ASSERT_EQ(0, imp_map(self->imp, IMP_API_SGT, 0, &range, &nr));
 	ASSERT_EQ(1, nr);
@@ -634,7 +656,7 @@ TEST_F(p2p, doorbell_write_to_subpage_bar)
 	EXPECT_EQ(-ENODEV, imp_dma(self->imp, IVSHMEM_INTRMASK, &doorbell, 4, 1));
 	ASSERT_EQ(0, set_memory_decode(&self->v, 1));
 	nr = 0;
-	ASSERT_EQ(0, imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
+	ASSERT_EQ(0, imp_map(self->imp, IMP_API_SGT, 0, NULL, &nr));
 	doorbell = 0;
 	ASSERT_EQ(0, imp_dma(self->imp, IVSHMEM_INTRMASK, &doorbell, 4, 1));
 	ASSERT_EQ(4, pread(self->v.device, &got, 4, IVSHMEM_INTRMASK));
@@ -650,8 +672,7 @@ static void expect_revoked(struct __test_metadata *_metadata,
 	uint32_t nr = 0;
 
 	EXPECT_EQ(0, before.mapped);
-	EXPECT_EQ(-ENODEV, imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
-	EXPECT_EQ(-ENODEV, imp_map(self->imp, IMP_API_SGT, 0, NULL, &nr));
+	EXPECT_EQ(-ENODEV, imp_map(self->imp, self->api, 0, NULL, &nr));
 	EXPECT_EQ(-ENODEV, imp_dma(self->imp, 0, buf, sizeof(buf), 1));
 	after = imp_status(self->imp);
 	EXPECT_EQ(before.dma_count, after.dma_count) TH_LOG("DMA issued while revoked");

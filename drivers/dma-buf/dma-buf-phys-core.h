@@ -9,7 +9,7 @@
 #include <linux/dma-buf.h>
 
 bool dma_buf_phys_ops_valid(const struct dma_buf_ops *ops);
-int dma_buf_phys_attach_check(struct dma_buf *dmabuf,
-			      const struct dma_buf_attach_ops *importer_ops);
+bool dma_buf_phys_importer(const struct dma_buf_attach_ops *importer_ops);
+int dma_buf_phys_attach_check(struct dma_buf_attachment *attach);
 
 #endif /* __DMA_BUF_PHYS_CORE_H */

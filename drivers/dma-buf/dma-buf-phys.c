@@ -25,10 +25,10 @@
  * Physical addresses bypass the DMA API, and with it every check that a
  * device may reach the memory, so the kind is restricted:
  *
- * - The importer asks for it at attach time with
- *   &dma_buf_attach_ops.phys_ranges, and must also set allow_peer2peer and
- *   allow_revoke: the importer must drop its IOMMU mappings when the
- *   exporter revokes access.  Such an attachment maps only this way.
+ * - The importer asks for it at attach time, as its only mapping type
+ *   (%DMA_BUF_MAP_PHYS in &dma_buf_attach_ops.map_types), and must also
+ *   set allow_peer2peer and allow_revoke: the importer must drop its IOMMU
+ *   mappings when the exporter revokes access.
  * - The exporter decides at attach whether any device that may use the
  *   importer's page tables can reach the memory.  It does not know those
  *   devices, so it must answer for all of them: a PCI exporter accepts
@@ -100,21 +100,32 @@ bool dma_buf_phys_ops_valid(const struct dma_buf_ops *ops)
 	return !ops->map_phys_ranges || ops->pin;
 }
 
-/* At attach: may @importer_ops import @dmabuf by physical address? */
-int dma_buf_phys_attach_check(struct dma_buf *dmabuf,
-			      const struct dma_buf_attach_ops *importer_ops)
+/* Does the importer take physical ranges (and then nothing else)? */
+bool dma_buf_phys_importer(const struct dma_buf_attach_ops *importer_ops)
 {
-	if (!importer_ops || !importer_ops->phys_ranges)
-		return 0;
-	if (WARN_ON(!importer_ops->allow_peer2peer ||
-		    !importer_ops->allow_revoke))
-		return -EINVAL;
-	return dmabuf->ops->map_phys_ranges ? 0 : -EOPNOTSUPP;
+	return importer_ops &&
+	       (importer_ops->map_types & BIT(DMA_BUF_MAP_PHYS));
 }
 
-static bool is_phys_importer(struct dma_buf_attachment *attach)
+/* At attach: may the importer take @attach's dma-buf by physical address? */
+int dma_buf_phys_attach_check(struct dma_buf_attachment *attach)
 {
-	return attach->importer_ops && attach->importer_ops->phys_ranges;
+	const struct dma_buf_attach_ops *importer_ops = attach->importer_ops;
+
+	if (WARN_ON(importer_ops->map_types != BIT(DMA_BUF_MAP_PHYS) ||
+		    !importer_ops->allow_peer2peer ||
+		    !importer_ops->allow_revoke))
+		return -EINVAL;
+	if (!attach->dmabuf->ops->map_phys_ranges)
+		return -EOPNOTSUPP;
+	attach->map_type = DMA_BUF_MAP_PHYS;
+	return 0;
+}
+
+/* A physical range importer calls this; anything else is a bug. */
+static bool is_phys_attach(struct dma_buf_attachment *attach)
+{
+	return !WARN_ON_ONCE(attach->map_type != DMA_BUF_MAP_PHYS);
 }
 
 /* Page-aligned spans of the physical address space, the buffer's size. */
@@ -136,13 +147,12 @@ static int check_phys_ranges(struct dma_buf *dmabuf,
 		if (check_add_overflow(total, r->len, &total))
 			return -EINVAL;
 	}
-	return total == dmabuf->size ? 0 : -EINVAL;
+	return total == PAGE_ALIGN((u64)dmabuf->size) ? 0 : -EINVAL;
 }
 
 /**
  * dma_buf_map_phys_ranges - get a dma-buf's memory by physical address
- * @attach: an attachment of an importer that set
- *	&dma_buf_attach_ops.phys_ranges
+ * @attach: an attachment of type %DMA_BUF_MAP_PHYS
  *
  * For importers that program IOMMU page tables themselves; see "Physical
  * range lists".  The caller holds the reservation lock, also from its
@@ -152,7 +162,7 @@ static int check_phys_ranges(struct dma_buf *dmabuf,
  *
  * Return: the list, read-only, or an ERR_PTR: -ENODEV while the exporter
  * has revoked access, the exporter's other errors unchanged, -EINVAL for
- * an attachment that did not ask for physical ranges or an exporter's list
+ * an attachment of another type or an exporter's list
  * that breaks the rules of &struct dma_buf_phys_range or does not cover
  * the buffer, -ENOMEM.
  */
@@ -164,7 +174,7 @@ dma_buf_map_phys_ranges(struct dma_buf_attachment *attach)
 	int ret;
 
 	might_sleep();
-	if (WARN_ON(!attach || !attach->dmabuf || !is_phys_importer(attach)))
+	if (WARN_ON(!attach || !attach->dmabuf) || !is_phys_attach(attach))
 		return ERR_PTR(-EINVAL);
 	dmabuf = attach->dmabuf;
 	dma_resv_assert_held(dmabuf->resv);
@@ -179,6 +189,7 @@ dma_buf_map_phys_ranges(struct dma_buf_attachment *attach)
 		dmabuf->ops->unmap_phys_ranges(attach, ranges);
 		return ERR_PTR(ret);
 	}
+	attach->map_count++;
 	return ranges;
 }
 EXPORT_SYMBOL_NS_GPL(dma_buf_map_phys_ranges, DMA_BUF_PHYS);
@@ -196,10 +207,11 @@ void dma_buf_unmap_phys_ranges(struct dma_buf_attachment *attach,
 			       const struct dma_buf_phys_ranges *ranges)
 {
 	might_sleep();
-	if (WARN_ON(!attach || !attach->dmabuf || !is_phys_importer(attach) ||
-		    IS_ERR_OR_NULL(ranges)))
+	if (WARN_ON(!attach || !attach->dmabuf || IS_ERR_OR_NULL(ranges)) ||
+	    !is_phys_attach(attach))
 		return;
 	dma_resv_assert_held(attach->dmabuf->resv);
+	attach->map_count--;
 
 	/* The exporter frees what it allocated; importers only read it. */
 	attach->dmabuf->ops->unmap_phys_ranges(attach,

@@ -8,9 +8,8 @@
 
 #include <linux/dma-buf.h>
 
-/* dma-buf.c: the map rules both kinds of mapping share. */
+/* dma-buf.c: the pin rule both kinds of mapping share. */
 bool dma_buf_pin_on_map(struct dma_buf_attachment *attach);
-int dma_buf_wait_on_map(struct dma_buf_attachment *attach);
 
 /* dma-buf-ranges.c: the exporter's ops, whichever kind it has. */
 bool dma_buf_ops_valid_map(const struct dma_buf_ops *ops);
@@ -20,9 +19,9 @@ void dma_buf_exporter_unmap_sgt(struct dma_buf_attachment *attach,
 				struct sg_table *sgt,
 				enum dma_data_direction dir);
 
-/* dma-buf-ranges.c: an attachment's cached mapping as ranges. */
+/* dma-buf-ranges.c: an attachment's kind of mapping, and its cache. */
+int dma_buf_choose_map_type(struct dma_buf_attachment *attach);
 int dma_buf_ranges_cache(struct dma_buf_attachment *attach);
-struct sg_table *dma_buf_ranges_cached_sgt(struct dma_buf_attachment *attach);
 void dma_buf_ranges_uncache(struct dma_buf_attachment *attach);
 
 #endif /* __DMA_BUF_RANGES_CORE_H */

@@ -69,6 +69,7 @@ struct mock_import {
 	struct dma_buf *dmabuf;
 	int moves;
 	const struct dma_buf_ranges *held;	/* dropped by move_notify */
+	struct sg_table *held_sgt;		/* likewise */
 };
 
 /* Every exporter op runs with the reservation lock held. */
@@ -247,19 +248,46 @@ static void mock_move_notify(struct dma_buf_attachment *attach)
 	struct mock_import *imp = attach->importer_priv;
 
 	imp->moves++;
-	if (imp->held) {
+	if (attach->map_type == DMA_BUF_MAP_RANGES && imp->held) {
 		dma_buf_unmap_ranges(attach, imp->held, DMA_BIDIRECTIONAL);
 		imp->held = NULL;
 	}
+	if (attach->map_type == DMA_BUF_MAP_SGT && imp->held_sgt) {
+		dma_buf_unmap_attachment(attach, imp->held_sgt,
+					 DMA_BIDIRECTIONAL);
+		imp->held_sgt = NULL;
+	}
 }
 
+/* A dynamic range importer. */
 static const struct dma_buf_attach_ops mock_importer_ops = {
 	.allow_peer2peer = true,
+	.map_types = BIT(DMA_BUF_MAP_RANGES),
 	.move_notify = mock_move_notify,
 };
 
-/* A dynamic importer that walks the pages of what it imports. */
+/* A dynamic P2P sg_table importer, such as RDMA's on 6.12. */
+static const struct dma_buf_attach_ops mock_sgt_importer_ops = {
+	.allow_peer2peer = true,
+	.map_types = BIT(DMA_BUF_MAP_SGT),
+	.move_notify = mock_move_notify,
+};
+
+/* An importer that takes either kind. */
+static const struct dma_buf_attach_ops mock_any_importer_ops = {
+	.allow_peer2peer = true,
+	.map_types = BIT(DMA_BUF_MAP_SGT) | BIT(DMA_BUF_MAP_RANGES),
+	.move_notify = mock_move_notify,
+};
+
+/* A dynamic sg_table importer that walks the pages of what it imports. */
 static const struct dma_buf_attach_ops mock_page_importer_ops = {
+	.move_notify = mock_move_notify,
+};
+
+/* A range importer without peer2peer: ranges need no pages. */
+static const struct dma_buf_attach_ops mock_no_p2p_range_importer_ops = {
+	.map_types = BIT(DMA_BUF_MAP_RANGES),
 	.move_notify = mock_move_notify,
 };
 
@@ -268,11 +296,14 @@ static void put_dmabuf(void *dmabuf)
 	dma_buf_put(dmabuf);
 }
 
-/* Export a buffer made of @nr spans, for a kunit device to import. */
-static struct mock_import *mock_setup(struct kunit *test,
-				      const struct dma_buf_ops *ops,
-				      const struct dma_buf_range *spans,
-				      unsigned int nr)
+/*
+ * Export a buffer of @size bytes made of @nr spans, for a kunit device to
+ * import; 0 for the spans' total.
+ */
+static struct mock_import *mock_setup_sized(struct kunit *test,
+					    const struct dma_buf_ops *ops,
+					    const struct dma_buf_range *spans,
+					    unsigned int nr, u64 size)
 {
 	DEFINE_DMA_BUF_EXPORT_INFO(info);
 	struct mock_device *mdev = test->priv;
@@ -298,6 +329,8 @@ static struct mock_import *mock_setup(struct kunit *test,
 	info.priv = exp;
 	for (i = 0; i < nr; i++)
 		total += spans[i].len;
+	if (size)
+		total = size;
 	info.size = total;
 	if (info.size != total) {
 		kfree(exp);
@@ -312,6 +345,14 @@ static struct mock_import *mock_setup(struct kunit *test,
 	return imp;
 }
 
+static struct mock_import *mock_setup(struct kunit *test,
+				      const struct dma_buf_ops *ops,
+				      const struct dma_buf_range *spans,
+				      unsigned int nr)
+{
+	return mock_setup_sized(test, ops, spans, nr, 0);
+}
+
 /* Give the importing device its own segment limits. */
 static void set_seg_limits(struct mock_import *imp, unsigned int max_seg,
 			   unsigned long boundary)
@@ -321,14 +362,26 @@ static void set_seg_limits(struct mock_import *imp, unsigned int max_seg,
 	imp->dev->dma_parms = imp->parms;
 }
 
-static struct dma_buf_attachment *attach_dynamic(struct mock_import *imp)
+static struct dma_buf_attachment *
+attach_with(struct mock_import *imp, const struct dma_buf_attach_ops *ops)
 {
 	struct dma_buf_attachment *attach;
 
-	attach = dma_buf_dynamic_attach(imp->dmabuf, imp->dev,
-					&mock_importer_ops, imp);
+	attach = dma_buf_dynamic_attach(imp->dmabuf, imp->dev, ops, imp);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(imp->test, attach);
 	return attach;
+}
+
+/* A dynamic range importer's attachment. */
+static struct dma_buf_attachment *attach_dynamic(struct mock_import *imp)
+{
+	return attach_with(imp, &mock_importer_ops);
+}
+
+/* A dynamic P2P sg_table importer's attachment. */
+static struct dma_buf_attachment *attach_sgt(struct mock_import *imp)
+{
+	return attach_with(imp, &mock_sgt_importer_ops);
 }
 
 /* Every mapping and pin went back to the exporter. */
@@ -470,7 +523,7 @@ static void test_sgt_split_default_max_seg(struct kunit *test)
 {
 	static const struct dma_buf_range span[] = { { 0x80000000, SZ_1M } };
 	struct mock_import *imp = mock_setup(test, &ranges_only_ops, span, 1);
-	struct dma_buf_attachment *attach = attach_dynamic(imp);
+	struct dma_buf_attachment *attach = attach_sgt(imp);
 
 	/* No dma_parms: dma_get_max_seg_size() is 64 KiB. */
 	map_sgt_and_check(imp, attach, SZ_1M / SZ_64K, SZ_64K, ULONG_MAX);
@@ -487,7 +540,7 @@ static void test_sgt_split_boundary(struct kunit *test)
 	struct dma_buf_attachment *attach;
 
 	set_seg_limits(imp, SZ_1G, SZ_1M - 1);
-	attach = attach_dynamic(imp);
+	attach = attach_sgt(imp);
 	/* 12 KiB up to the boundary, 1 MiB, then the last 1 MiB - 12 KiB. */
 	map_sgt_and_check(imp, attach, 3, SZ_1G, SZ_1M - 1);
 	detach(imp, attach);
@@ -506,7 +559,7 @@ static void test_sgt_split_large(struct kunit *test)
 		return;
 	imp = mock_setup(test, &ranges_only_ops, span, 1);
 	set_seg_limits(imp, UINT_MAX, ULONG_MAX);
-	attach = attach_dynamic(imp);
+	attach = attach_sgt(imp);
 	map_sgt_and_check(imp, attach, 3, UINT_MAX, ULONG_MAX);
 	detach(imp, attach);
 }
@@ -527,7 +580,7 @@ static void test_sgt_of_many_ranges(struct kunit *test)
 	};
 	struct mock_import *imp = mock_setup(test, &ranges_only_ops, spans,
 					     ARRAY_SIZE(spans));
-	struct dma_buf_attachment *attach = attach_dynamic(imp);
+	struct dma_buf_attachment *attach = attach_sgt(imp);
 	struct scatterlist *sg;
 	struct sg_table *sgt;
 	int i;
@@ -558,7 +611,7 @@ static void test_sgt_debug_mangling(struct kunit *test)
 		{ 0x80000000, SZ_64K }, { 0x90000000, SZ_64K },
 	};
 	struct mock_import *imp = mock_setup(test, &sgt_only_ops, spans, 2);
-	struct dma_buf_attachment *attach = attach_dynamic(imp);
+	struct dma_buf_attachment *attach = attach_sgt(imp);
 	struct sg_table *sgt;
 
 	if (!IS_ENABLED(CONFIG_DMABUF_DEBUG)) {
@@ -653,20 +706,23 @@ static void test_empty_sgt_rejected(struct kunit *test)
 	detach(imp, attach);
 }
 
+/* An exporter with both kinds serves each importer its own. */
 static void test_both_ops_use_native(struct kunit *test)
 {
 	static const struct dma_buf_range span[] = { { 0x10000, SZ_64K } };
 	struct mock_import *imp = mock_setup(test, &both_ops, span, 1);
-	struct dma_buf_attachment *attach = attach_dynamic(imp);
+	struct dma_buf_attachment *ranges_attach = attach_dynamic(imp);
+	struct dma_buf_attachment *sgt_attach = attach_sgt(imp);
 	struct sg_table *sgt;
 
-	map_ranges_and_check(imp, attach, span, 1);
-	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+	map_ranges_and_check(imp, ranges_attach, span, 1);
+	sgt = dma_buf_map_attachment_unlocked(sgt_attach, DMA_BIDIRECTIONAL);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
-	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
+	dma_buf_unmap_attachment_unlocked(sgt_attach, sgt, DMA_BIDIRECTIONAL);
 	KUNIT_EXPECT_EQ(test, imp->exp->range_maps, 1);
 	KUNIT_EXPECT_EQ(test, imp->exp->sgt_maps, 1);
-	detach(imp, attach);
+	detach(imp, sgt_attach);
+	detach(imp, ranges_attach);
 }
 
 /*
@@ -703,6 +759,7 @@ static void test_invalid_lists_rejected(struct kunit *test)
 	const dma_addr_t last_page = (dma_addr_t)~0 & PAGE_MASK;
 	struct mock_import *imp = mock_setup(test, &ranges_only_ops, spans, 2);
 	struct dma_buf_attachment *attach = attach_dynamic(imp);
+	struct dma_buf_attachment *sgt_attach = attach_sgt(imp);
 	const struct dma_buf_ranges *ranges;
 	struct sg_table *sgt;
 	int maps = 8;
@@ -711,9 +768,10 @@ static void test_invalid_lists_rejected(struct kunit *test)
 	ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(ranges), -EINVAL);
 	imp->exp->bad_empty = true;
-	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+	sgt = dma_buf_map_attachment_unlocked(sgt_attach, DMA_BIDIRECTIONAL);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(sgt), -EINVAL);
 	imp->exp->bad_empty = false;
+	detach(imp, sgt_attach);
 
 	/* The buffer is 128 KiB. */
 	expect_list_refused(imp, attach, SPAN(0x10000, SZ_4K),
@@ -774,6 +832,7 @@ static void test_exporter_error_propagated(struct kunit *test)
 	for (i = 0; i < ARRAY_SIZE(ops); i++) {
 		struct mock_import *imp = mock_setup(test, ops[i], span, 1);
 		struct dma_buf_attachment *attach = attach_dynamic(imp);
+		struct dma_buf_attachment *sgt_attach = attach_sgt(imp);
 		const struct dma_buf_ranges *ranges;
 		struct sg_table *sgt;
 
@@ -781,9 +840,13 @@ static void test_exporter_error_propagated(struct kunit *test)
 		ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
 		KUNIT_EXPECT_EQ(test, PTR_ERR(ranges), -EIO);
 		imp->exp->error = -EREMOTEIO;
-		sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+		sgt = dma_buf_map_attachment_unlocked(sgt_attach,
+						      DMA_BIDIRECTIONAL);
 		KUNIT_EXPECT_EQ(test, PTR_ERR(sgt), -EREMOTEIO);
+		KUNIT_EXPECT_EQ(test, attach->map_count, 0);
+		KUNIT_EXPECT_EQ(test, sgt_attach->map_count, 0);
 		/* Failed maps give their pins back too. */
+		detach(imp, sgt_attach);
 		detach(imp, attach);
 	}
 }
@@ -793,25 +856,34 @@ static void test_revoked_gives_enodev(struct kunit *test)
 	static const struct dma_buf_range span[] = { { 0x10000, SZ_64K } };
 	struct mock_import *imp = mock_setup(test, &ranges_only_ops, span, 1);
 	struct dma_buf_attachment *attach = attach_dynamic(imp);
+	struct dma_buf_attachment *sgt_attach = attach_sgt(imp);
 	struct dma_buf *dmabuf = imp->dmabuf;
 	const struct dma_buf_ranges *again;
 	struct sg_table *sgt;
 
+	/* One importer holds ranges, another a page-less sg_table. */
 	dma_resv_lock(dmabuf->resv, NULL);
 	imp->held = dma_buf_map_ranges(attach, DMA_BIDIRECTIONAL);
 	KUNIT_EXPECT_FALSE(test, IS_ERR_OR_NULL(imp->held));
+	imp->held_sgt = dma_buf_map_attachment(sgt_attach, DMA_BIDIRECTIONAL);
+	KUNIT_EXPECT_FALSE(test, IS_ERR_OR_NULL(imp->held_sgt));
+	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 2);
 
-	/* The exporter revokes: the importer is told and drops its mapping. */
+	/* The exporter revokes: the importers are told and drop them. */
 	imp->exp->revoked = true;
 	dma_buf_move_notify(dmabuf);
-	KUNIT_EXPECT_EQ(test, imp->moves, 1);
+	KUNIT_EXPECT_EQ(test, imp->moves, 2);
 	KUNIT_EXPECT_NULL(test, imp->held);
+	KUNIT_EXPECT_NULL(test, imp->held_sgt);
 	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
+	KUNIT_EXPECT_EQ(test, attach->map_count + sgt_attach->map_count, 0);
 
 	again = dma_buf_map_ranges(attach, DMA_BIDIRECTIONAL);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(again), -ENODEV);
-	sgt = dma_buf_map_attachment(attach, DMA_BIDIRECTIONAL);
+	sgt = dma_buf_map_attachment(sgt_attach, DMA_BIDIRECTIONAL);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(sgt), -ENODEV);
+	imp->held = NULL;
+	imp->held_sgt = NULL;
 
 	/* Access restored: mapping works again. */
 	imp->exp->revoked = false;
@@ -820,20 +892,26 @@ static void test_revoked_gives_enodev(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, IS_ERR_OR_NULL(again));
 	if (!IS_ERR_OR_NULL(again))
 		dma_buf_unmap_ranges(attach, again, DMA_BIDIRECTIONAL);
-	imp->held = NULL;
 	dma_resv_unlock(dmabuf->resv);
+	detach(imp, sgt_attach);
 	detach(imp, attach);
 }
 
+/*
+ * A pinned dynamic importer of a dynamic range exporter, through ranges
+ * and through the page-less sg_table: without move_notify the core pins
+ * each mapping as well.
+ */
 static void test_pinned_dynamic_importer(struct kunit *test)
 {
 	static const struct dma_buf_range span[] = { { 0x10000, SZ_64K } };
 	struct mock_import *imp = mock_setup(test, &ranges_only_ops, span, 1);
 	struct dma_buf_attachment *attach = attach_dynamic(imp);
+	struct dma_buf_attachment *sgt_attach = attach_sgt(imp);
 	const struct dma_buf_ranges *ranges;
-	/* Without move_notify the core pins each mapping as well. */
 	int pins = IS_ENABLED(CONFIG_DMABUF_MOVE_NOTIFY) ? 1 : 2;
-	int pinned;
+	struct sg_table *sgt;
+	int pinned, sgt_pinned;
 
 	dma_resv_lock(imp->dmabuf->resv, NULL);
 	KUNIT_EXPECT_EQ(test, dma_buf_pin(attach), 0);
@@ -842,17 +920,26 @@ static void test_pinned_dynamic_importer(struct kunit *test)
 	if (!IS_ERR(ranges))
 		dma_buf_unmap_ranges(attach, ranges, DMA_FROM_DEVICE);
 	dma_buf_unpin(attach);
+
+	KUNIT_EXPECT_EQ(test, dma_buf_pin(sgt_attach), 0);
+	sgt = dma_buf_map_attachment(sgt_attach, DMA_FROM_DEVICE);
+	sgt_pinned = imp->exp->pins;
+	if (!IS_ERR(sgt))
+		dma_buf_unmap_attachment(sgt_attach, sgt, DMA_FROM_DEVICE);
+	dma_buf_unpin(sgt_attach);
 	dma_resv_unlock(imp->dmabuf->resv);
 
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ranges);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
 	KUNIT_EXPECT_EQ(test, pinned, pins);
+	KUNIT_EXPECT_EQ(test, sgt_pinned, pins);
+	detach(imp, sgt_attach);
 	detach(imp, attach);
 }
 
 /*
  * When importer and exporter differ in dynamic-ness, the core maps once at
- * attach time and serves both kinds of importer from that mapping: the
- * exporter's ranges when it has only range ops, else its sg_table.
+ * attach time, in the attachment's kind, and every map gets that mapping.
  */
 static void test_cached_mapping(struct kunit *test)
 {
@@ -860,30 +947,19 @@ static void test_cached_mapping(struct kunit *test)
 		{ 0x10000, SZ_64K }, { 0x90000, SZ_128K },
 	};
 	const struct dma_buf_ops *ops[] = {
-		&ranges_only_ops, &static_ranges_ops, &static_sgt_ops,
-		&both_ops,
+		&static_ranges_ops, &static_sgt_ops,
 	};
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(ops); i++) {
 		struct mock_import *imp = mock_setup(test, ops[i], spans, 2);
+		struct dma_buf_attachment *attach = attach_dynamic(imp);
 		const struct dma_buf_ranges *a, *b;
-		struct dma_buf_attachment *attach;
-		bool dynamic_exporter = ops[i]->pin;
-		bool sgt_op = ops[i]->map_dma_buf;
-		struct sg_table *sgt;
 
 		kunit_info(test, "exporter %u", i);
-		if (dynamic_exporter)
-			attach = dma_buf_attach(imp->dmabuf, imp->dev);
-		else
-			attach = attach_dynamic(imp);
-		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
 		KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 1);
-		KUNIT_EXPECT_EQ(test, imp->exp->pins, dynamic_exporter ? 1 : 0);
-		/* A range exporter's cache is its ranges, not an sg_table. */
-		KUNIT_EXPECT_EQ(test, !!attach->sgt, sgt_op);
-		KUNIT_EXPECT_EQ(test, !!attach->ranges, !sgt_op);
+		KUNIT_EXPECT_NULL(test, attach->sgt);
+		KUNIT_EXPECT_NOT_NULL(test, attach->ranges);
 
 		a = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
 		b = dma_buf_map_ranges_unlocked(attach, DMA_TO_DEVICE);
@@ -892,19 +968,7 @@ static void test_cached_mapping(struct kunit *test)
 		expect_ranges(test, a, spans, 2);
 		dma_buf_unmap_ranges_unlocked(attach, b, DMA_TO_DEVICE);
 		dma_buf_unmap_ranges_unlocked(attach, a, DMA_BIDIRECTIONAL);
-
-		/*
-		 * An sg_table importer is served from it too.  A static
-		 * importer cannot be a P2P one; the test pretends, to reach
-		 * the cached ranges of a dynamic range exporter.
-		 */
-		if (dynamic_exporter)
-			attach->peer2peer = true;
-		sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
-		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
-		KUNIT_EXPECT_EQ(test, sg_dma_address(sgt->sgl), 0x10000);
-		dma_buf_unmap_attachment_unlocked(attach, sgt,
-						  DMA_BIDIRECTIONAL);
+		KUNIT_EXPECT_EQ(test, attach->map_count, 0);
 
 		/* The cached mapping lives until detach, then goes back. */
 		KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 1);
@@ -915,8 +979,9 @@ static void test_cached_mapping(struct kunit *test)
 }
 
 /*
- * cache_sgt_mapping: a static importer of a static exporter keeps its
- * first mapping, whichever API asked for it first.
+ * cache_sgt_mapping: a static importer keeps its first sg_table; a range
+ * importer of the same exporter has its ranges mapped at attach, as for
+ * any static exporter, from one sg_table.
  */
 static void test_cache_sgt_mapping(struct kunit *test)
 {
@@ -924,167 +989,287 @@ static void test_cache_sgt_mapping(struct kunit *test)
 		{ 0x10000, SZ_64K }, { 0x20000, SZ_64K },
 	};
 	static const struct dma_buf_range want[] = { { 0x10000, SZ_128K } };
-	unsigned int ranges_first;
+	struct mock_import *imp = mock_setup(test, &cached_sgt_ops, spans, 2);
+	struct dma_buf_attachment *attach, *sgt_attach;
+	const struct dma_buf_ranges *a, *b;
+	struct sg_table *sgt, *sgt2;
 
-	for (ranges_first = 0; ranges_first < 2; ranges_first++) {
-		struct mock_import *imp = mock_setup(test, &cached_sgt_ops,
-						     spans, 2);
-		const struct dma_buf_ranges *a = NULL, *b;
-		struct dma_buf_attachment *attach;
-		struct sg_table *sgt, *sgt2;
+	sgt_attach = dma_buf_attach(imp->dmabuf, imp->dev);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt_attach);
+	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
+	sgt = dma_buf_map_attachment_unlocked(sgt_attach, DMA_TO_DEVICE);
+	sgt2 = dma_buf_map_attachment_unlocked(sgt_attach, DMA_TO_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
+	KUNIT_EXPECT_PTR_EQ(test, sgt, sgt2);
+	KUNIT_EXPECT_EQ(test, sgt_attach->map_count, 0);
+	dma_buf_unmap_attachment_unlocked(sgt_attach, sgt, DMA_TO_DEVICE);
 
-		attach = dma_buf_attach(imp->dmabuf, imp->dev);
-		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
-		KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
+	attach = attach_dynamic(imp);
+	a = dma_buf_map_ranges_unlocked(attach, DMA_TO_DEVICE);
+	b = dma_buf_map_ranges_unlocked(attach, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, a);
+	/* Cached for both directions, as the core's attach-time mappings. */
+	KUNIT_EXPECT_PTR_EQ(test, a, b);
+	expect_ranges(test, a, want, 1);
+	dma_buf_unmap_ranges_unlocked(attach, a, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, imp->exp->sgt_maps, 2);
+	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 2);
+	dma_buf_detach(imp->dmabuf, attach);
+	detach(imp, sgt_attach);
+}
 
-		if (ranges_first)
-			a = dma_buf_map_ranges_unlocked(attach, DMA_TO_DEVICE);
-		sgt = dma_buf_map_attachment_unlocked(attach, DMA_TO_DEVICE);
-		if (!ranges_first)
-			a = dma_buf_map_ranges_unlocked(attach, DMA_TO_DEVICE);
-		b = dma_buf_map_ranges_unlocked(attach, DMA_TO_DEVICE);
-		sgt2 = dma_buf_map_attachment_unlocked(attach, DMA_TO_DEVICE);
-		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, a);
+/* One cell of the importer x exporter table of "Mapping types". */
+struct type_cell {
+	const char *name;
+	const struct dma_buf_attach_ops *importer;	/* NULL: static */
+	const struct dma_buf_ops *exporter;
+	int want;		/* DMA_BUF_MAP_*, or the attach error */
+};
+
+#define CELL(n, i, e, w) { #n, i, e, w }
+
+static const struct type_cell type_cells[] = {
+	CELL(ranges_of_dynamic_ranges, &mock_importer_ops, &ranges_only_ops,
+	     DMA_BUF_MAP_RANGES),
+	CELL(ranges_of_dynamic_sgt, &mock_importer_ops, &sgt_only_ops,
+	     DMA_BUF_MAP_RANGES),
+	CELL(ranges_of_dynamic_both, &mock_importer_ops, &both_ops,
+	     DMA_BUF_MAP_RANGES),
+	CELL(ranges_of_static_ranges, &mock_importer_ops, &static_ranges_ops,
+	     DMA_BUF_MAP_RANGES),
+	CELL(ranges_of_static_sgt, &mock_importer_ops, &static_sgt_ops,
+	     DMA_BUF_MAP_RANGES),
+	CELL(ranges_no_p2p_of_dynamic_ranges, &mock_no_p2p_range_importer_ops,
+	     &ranges_only_ops, DMA_BUF_MAP_RANGES),
+	CELL(ranges_no_p2p_of_static_ranges, &mock_no_p2p_range_importer_ops,
+	     &static_ranges_ops, DMA_BUF_MAP_RANGES),
+	CELL(p2p_sgt_of_dynamic_ranges, &mock_sgt_importer_ops,
+	     &ranges_only_ops, DMA_BUF_MAP_SGT),
+	CELL(p2p_sgt_of_dynamic_sgt, &mock_sgt_importer_ops, &sgt_only_ops,
+	     DMA_BUF_MAP_SGT),
+	CELL(p2p_sgt_of_dynamic_both, &mock_sgt_importer_ops, &both_ops,
+	     DMA_BUF_MAP_SGT),
+	CELL(p2p_sgt_of_static_ranges, &mock_sgt_importer_ops,
+	     &static_ranges_ops, DMA_BUF_MAP_SGT),
+	CELL(p2p_sgt_of_static_sgt, &mock_sgt_importer_ops, &static_sgt_ops,
+	     DMA_BUF_MAP_SGT),
+	CELL(either_of_dynamic_ranges, &mock_any_importer_ops,
+	     &ranges_only_ops, DMA_BUF_MAP_RANGES),
+	CELL(either_of_dynamic_sgt, &mock_any_importer_ops, &sgt_only_ops,
+	     DMA_BUF_MAP_SGT),
+	CELL(either_of_dynamic_both, &mock_any_importer_ops, &both_ops,
+	     DMA_BUF_MAP_RANGES),
+	CELL(either_of_static_ranges, &mock_any_importer_ops,
+	     &static_ranges_ops, DMA_BUF_MAP_RANGES),
+	CELL(either_of_static_sgt, &mock_any_importer_ops, &static_sgt_ops,
+	     DMA_BUF_MAP_SGT),
+	CELL(page_sgt_of_dynamic_ranges_refused, &mock_page_importer_ops,
+	     &ranges_only_ops, -EOPNOTSUPP),
+	CELL(page_sgt_of_dynamic_sgt, &mock_page_importer_ops, &sgt_only_ops,
+	     DMA_BUF_MAP_SGT),
+	CELL(page_sgt_of_dynamic_both, &mock_page_importer_ops, &both_ops,
+	     DMA_BUF_MAP_SGT),
+	CELL(page_sgt_of_static_ranges_refused, &mock_page_importer_ops,
+	     &static_ranges_ops, -EOPNOTSUPP),
+	CELL(page_sgt_of_static_sgt, &mock_page_importer_ops, &static_sgt_ops,
+	     DMA_BUF_MAP_SGT),
+	CELL(static_of_dynamic_ranges_refused, NULL, &ranges_only_ops,
+	     -EOPNOTSUPP),
+	CELL(static_of_dynamic_sgt, NULL, &sgt_only_ops, DMA_BUF_MAP_SGT),
+	CELL(static_of_dynamic_both, NULL, &both_ops, DMA_BUF_MAP_SGT),
+	CELL(static_of_static_ranges_refused, NULL, &static_ranges_ops,
+	     -EOPNOTSUPP),
+	CELL(static_of_static_sgt, NULL, &static_sgt_ops, DMA_BUF_MAP_SGT),
+};
+
+static void type_cell_desc(const struct type_cell *cell, char *desc)
+{
+	strscpy(desc, cell->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(type_cell, type_cells, type_cell_desc);
+
+/* Map the attachment's one kind, check what came, give it back. */
+static void map_cell(struct mock_import *imp, struct dma_buf_attachment *attach,
+		     bool cached)
+{
+	struct kunit *test = imp->test;
+
+	if (attach->map_type == DMA_BUF_MAP_RANGES) {
+		const struct dma_buf_ranges *ranges;
+
+		ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ranges);
+		expect_ranges(test, ranges, imp->exp->spans, 2);
+		KUNIT_EXPECT_EQ(test, attach->map_count, cached ? 0 : 1);
+		dma_buf_unmap_ranges_unlocked(attach, ranges, DMA_BIDIRECTIONAL);
+	} else {
+		struct sg_table *sgt;
+		u64 total = 0;
+		struct scatterlist *sg;
+		int i;
+
+		sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
 		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
-		KUNIT_EXPECT_PTR_EQ(test, a, b);
-		KUNIT_EXPECT_PTR_EQ(test, sgt, sgt2);
-		KUNIT_EXPECT_PTR_EQ(test, sgt, attach->sgt);
-		expect_ranges(test, a, want, 1);
-		/* Another direction is refused, as for the sg_table. */
-		b = dma_buf_map_ranges_unlocked(attach, DMA_FROM_DEVICE);
-		KUNIT_EXPECT_EQ(test, PTR_ERR(b), -EBUSY);
-		dma_buf_unmap_ranges_unlocked(attach, a, DMA_TO_DEVICE);
-		dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_TO_DEVICE);
-		KUNIT_EXPECT_EQ(test, imp->exp->sgt_maps, 1);
-		KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 1);
-		detach(imp, attach);
+		KUNIT_EXPECT_EQ(test, sg_dma_address(sgt->sgl),
+				imp->exp->spans[0].addr);
+		for_each_sgtable_dma_sg(sgt, sg, i)
+			total += sg_dma_len(sg);
+		KUNIT_EXPECT_EQ(test, total, imp->dmabuf->size);
+		KUNIT_EXPECT_EQ(test, attach->map_count, cached ? 0 : 1);
+		dma_buf_unmap_attachment_unlocked(attach, sgt,
+						  DMA_BIDIRECTIONAL);
+	}
+	KUNIT_EXPECT_EQ(test, attach->map_count, 0);
+}
+
+/*
+ * Each cell: the kind chosen at attach (or the refusal, before the
+ * exporter is asked), the exporter op that served it (its own kind where
+ * it has it, else the core's conversion), the mapping cached at attach
+ * where importer and exporter differ in dynamic-ness, pinned where the
+ * exporter is dynamic, and everything given back at detach.
+ */
+static void test_map_type(struct kunit *test)
+{
+	static const struct dma_buf_range spans[] = {
+		{ 0x10000, SZ_64K }, { 0x90000, SZ_128K },
+	};
+	const struct type_cell *cell = test->param_value;
+	const struct dma_buf_ops *ops = cell->exporter;
+	struct mock_import *imp = mock_setup(test, ops, spans, 2);
+	struct dma_buf_attachment *attach;
+	bool cached = !!cell->importer != !!ops->pin;
+	bool native;
+
+	if (cell->importer)
+		attach = dma_buf_dynamic_attach(imp->dmabuf, imp->dev,
+						cell->importer, imp);
+	else
+		attach = dma_buf_attach(imp->dmabuf, imp->dev);
+	if (cell->want < 0) {
+		KUNIT_EXPECT_EQ(test, PTR_ERR(attach), cell->want);
+		KUNIT_EXPECT_EQ(test, imp->exp->range_maps + imp->exp->sgt_maps,
+				0);
+		if (!IS_ERR(attach))
+			dma_buf_detach(imp->dmabuf, attach);
+		expect_all_returned(imp);
+		return;
+	}
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
+	KUNIT_EXPECT_EQ(test, attach->map_type, cell->want);
+	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, cached ? 1 : 0);
+	KUNIT_EXPECT_EQ(test, imp->exp->pins, cached && ops->pin ? 1 : 0);
+
+	map_cell(imp, attach, cached);
+	native = cell->want == DMA_BUF_MAP_RANGES ? !!ops->map_dma_ranges :
+						    !!ops->map_dma_buf;
+	KUNIT_EXPECT_EQ(test, imp->exp->range_maps + imp->exp->sgt_maps, 1);
+	KUNIT_EXPECT_EQ(test, cell->want == DMA_BUF_MAP_RANGES ?
+				      imp->exp->range_maps : imp->exp->sgt_maps,
+			native ? 1 : 0);
+	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, cached ? 1 : 0);
+	detach(imp, attach);
+}
+
+/*
+ * A buffer whose size is no page multiple (fastrpc's come from userspace)
+ * maps through both kinds as on 6.12: in whole pages, whether the
+ * exporter's last entry is the page (dma_get_sgtable()) or ends with the
+ * buffer.
+ */
+static void test_size_not_page_multiple(struct kunit *test)
+{
+	static const u64 lens[] = { PAGE_SIZE, PAGE_SIZE - 512 };
+	const struct dma_buf_ops *ops[] = { &sgt_only_ops, &ranges_only_ops };
+	unsigned int i, j;
+
+	for (i = 0; i < ARRAY_SIZE(ops); i++) {
+		for (j = 0; j < ARRAY_SIZE(lens); j++) {
+			const struct dma_buf_range span = { 0x10000, lens[j] };
+			const struct dma_buf_range page = { 0x10000, PAGE_SIZE };
+			struct dma_buf_attachment *attach, *sgt_attach;
+			struct mock_import *imp;
+			struct sg_table *sgt;
+
+			/* A range exporter's lists are in whole pages. */
+			if (ops[i] == &ranges_only_ops && lens[j] != PAGE_SIZE)
+				continue;
+			kunit_info(test, "exporter %u, last entry %llu", i,
+				   lens[j]);
+			imp = mock_setup_sized(test, ops[i], &span, 1,
+					       PAGE_SIZE - 512);
+			attach = attach_dynamic(imp);
+			map_ranges_and_check(imp, attach, &page, 1);
+			sgt_attach = attach_sgt(imp);
+			sgt = dma_buf_map_attachment_unlocked(sgt_attach,
+							      DMA_BIDIRECTIONAL);
+			KUNIT_ASSERT_NOT_ERR_OR_NULL(test, sgt);
+			KUNIT_EXPECT_EQ(test, sg_dma_address(sgt->sgl), 0x10000);
+			KUNIT_EXPECT_EQ(test, sg_dma_len(sgt->sgl), lens[j]);
+			dma_buf_unmap_attachment_unlocked(sgt_attach, sgt,
+							  DMA_BIDIRECTIONAL);
+			detach(imp, sgt_attach);
+			detach(imp, attach);
+		}
 	}
 }
 
 /*
- * Importers that did not set allow_peer2peer walk the pages of their
- * sg_tables: a range exporter has none to give them, uncached or cached.
- * Range importers need no pages and are served.
+ * A page-less sg_table of 2^32 entries is refused before the exporter's
+ * ranges are walked: the count takes one step per range.
  */
-static void test_page_importer_refused(struct kunit *test)
+static void test_sgt_too_many_entries(struct kunit *test)
+{
+	static const struct dma_buf_range span[] = {
+		{ DMA64(0x100000000000ull), 1ull << 44 }
+	};
+	struct mock_import *imp;
+	struct dma_buf_attachment *attach;
+	struct sg_table *sgt;
+
+	if (!need_64bit(test))
+		return;
+	imp = mock_setup(test, &ranges_only_ops, span, 1);
+	set_seg_limits(imp, PAGE_SIZE, ULONG_MAX);
+	attach = attach_sgt(imp);
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(sgt), -E2BIG);
+	KUNIT_EXPECT_EQ(test, imp->exp->range_maps, 1);
+	KUNIT_EXPECT_EQ(test, attach->map_count, 0);
+	detach(imp, attach);
+}
+
+/*
+ * The exporter fails the mapping the core makes at attach: the attach
+ * fails with its error, and the pin taken for it is given back.
+ */
+static void test_attach_cache_error(struct kunit *test)
 {
 	static const struct dma_buf_range span[] = { { 0x10000, SZ_64K } };
-	const struct dma_buf_ops *ops[] = {
-		&ranges_only_ops, &static_ranges_ops,
-	};
+	const struct dma_buf_ops *ops[] = { &static_ranges_ops, &static_sgt_ops,
+					    &sgt_only_ops };
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(ops); i++) {
 		struct mock_import *imp = mock_setup(test, ops[i], span, 1);
-		const struct dma_buf_ranges *ranges;
 		struct dma_buf_attachment *attach;
-		struct sg_table *sgt;
-		int maps;
 
 		kunit_info(test, "exporter %u", i);
-		attach = dma_buf_dynamic_attach(imp->dmabuf, imp->dev,
-						&mock_page_importer_ops, imp);
-		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
-		maps = imp->exp->range_maps;
-		sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
-		KUNIT_EXPECT_EQ(test, PTR_ERR(sgt), -EOPNOTSUPP);
-		/* Refused before the exporter was asked. */
-		KUNIT_EXPECT_EQ(test, imp->exp->range_maps, maps);
-		ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
-		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ranges);
-		expect_ranges(test, ranges, span, 1);
-		dma_buf_unmap_ranges_unlocked(attach, ranges, DMA_BIDIRECTIONAL);
-		detach(imp, attach);
+		imp->exp->error = -EIO;
+		if (ops[i]->pin)
+			attach = dma_buf_attach(imp->dmabuf, imp->dev);
+		else
+			attach = dma_buf_dynamic_attach(imp->dmabuf, imp->dev,
+							&mock_importer_ops,
+							imp);
+		KUNIT_EXPECT_EQ(test, PTR_ERR(attach), -EIO);
+		if (!IS_ERR(attach))
+			dma_buf_detach(imp->dmabuf, attach);
+		KUNIT_EXPECT_EQ(test, imp->exp->range_maps + imp->exp->sgt_maps,
+				1);
+		expect_all_returned(imp);
 	}
-}
-
-static const char *mock_fence_name(struct dma_fence *fence)
-{
-	return "dma-buf-ranges-test";
-}
-
-static const struct dma_fence_ops mock_fence_ops = {
-	.get_driver_name = mock_fence_name,
-	.get_timeline_name = mock_fence_name,
-};
-
-struct mock_fence {
-	struct dma_fence base;
-	spinlock_t lock;	/* the fence's */
-	struct delayed_work signal;
-};
-
-static void mock_fence_signal(struct work_struct *work)
-{
-	struct mock_fence *f = container_of(work, struct mock_fence,
-					    signal.work);
-
-	dma_fence_signal(&f->base);
-}
-
-/*
- * A static importer cannot see fences, so the core waits for the kernel's
- * before it hands out ranges, as for an sg_table; a wait that a signal
- * interrupts gives the mapping back.
- */
-static void test_static_importer_waits_for_fences(struct kunit *test)
-{
-	static const struct dma_buf_range span[] = { { 0x10000, SZ_64K } };
-	struct mock_import *imp = mock_setup(test, &static_ranges_ops, span, 1);
-	const struct dma_buf_ranges *ranges;
-	struct dma_buf_attachment *attach;
-	struct mock_fence *f;
-	bool signaled;
-	int ret;
-
-	attach = dma_buf_attach(imp->dmabuf, imp->dev);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
-
-	/* Freed by its last reference (base first), held by the resv. */
-	f = kzalloc(sizeof(*f), GFP_KERNEL);
-	if (!f) {
-		detach(imp, attach);
-		KUNIT_FAIL_AND_ABORT(test, "no memory");
-	}
-	spin_lock_init(&f->lock);
-	dma_fence_init(&f->base, &mock_fence_ops, &f->lock,
-		       dma_fence_context_alloc(1), 1);
-	INIT_DELAYED_WORK(&f->signal, mock_fence_signal);
-	dma_resv_lock(imp->dmabuf->resv, NULL);
-	ret = dma_resv_reserve_fences(imp->dmabuf->resv, 1);
-	if (!ret)
-		dma_resv_add_fence(imp->dmabuf->resv, &f->base,
-				   DMA_RESV_USAGE_KERNEL);
-	dma_resv_unlock(imp->dmabuf->resv);
-	if (ret) {
-		dma_fence_put(&f->base);
-		detach(imp, attach);
-		KUNIT_FAIL_AND_ABORT(test, "no fence slot: %d", ret);
-	}
-
-	/* Interrupted: -ERESTARTSYS, and the list went back. */
-	allow_signal(SIGUSR1);
-	send_sig(SIGUSR1, current, 0);
-	ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
-	flush_signals(current);
-	disallow_signal(SIGUSR1);
-	KUNIT_EXPECT_EQ(test, PTR_ERR(ranges), -ERESTARTSYS);
-	KUNIT_EXPECT_EQ(test, imp->exp->range_maps, 1);
-	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, 0);
-
-	/* Otherwise the ranges come once the fence has signalled. */
-	schedule_delayed_work(&f->signal, msecs_to_jiffies(20));
-	ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
-	signaled = dma_fence_is_signaled(&f->base);
-	KUNIT_EXPECT_FALSE(test, IS_ERR_OR_NULL(ranges));
-	KUNIT_EXPECT_TRUE(test, signaled);
-	if (!IS_ERR_OR_NULL(ranges))
-		dma_buf_unmap_ranges_unlocked(attach, ranges,
-					      DMA_BIDIRECTIONAL);
-	flush_delayed_work(&f->signal);
-	detach(imp, attach);
-	/* The reservation holds a reference until the dma-buf goes. */
-	dma_fence_put(&f->base);
 }
 
 static struct kunit_case dma_buf_ranges_cases[] = {
@@ -1108,8 +1293,10 @@ static struct kunit_case dma_buf_ranges_cases[] = {
 	KUNIT_CASE(test_pinned_dynamic_importer),
 	KUNIT_CASE(test_cached_mapping),
 	KUNIT_CASE(test_cache_sgt_mapping),
-	KUNIT_CASE(test_page_importer_refused),
-	KUNIT_CASE(test_static_importer_waits_for_fences),
+	KUNIT_CASE_PARAM(test_map_type, type_cell_gen_params),
+	KUNIT_CASE(test_size_not_page_multiple),
+	KUNIT_CASE(test_sgt_too_many_entries),
+	KUNIT_CASE(test_attach_cache_error),
 	{}
 };
 

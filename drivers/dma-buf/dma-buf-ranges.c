@@ -19,41 +19,28 @@
  * Every list is allocated in one of these.  For a list the core builds
  * from an sg_table, it keeps the table where neither importer nor
  * exporter can change it; whose list it is follows from the exporter's
- * ops (see is_exporters()), never from the list itself.
+ * ops (a list is the exporter's when it has range ops), never from the
+ * list itself.
  */
 struct dma_buf_ranges_core {
 	struct sg_table *sgt;	/* the exporter's table it was built from */
 	struct dma_buf_ranges pub;	/* last: ends in the flexible array */
 };
 
-static struct dma_buf_ranges_core *to_core(const struct dma_buf_ranges *ranges)
+static struct dma_buf_ranges_core *to_core(struct dma_buf_ranges *ranges)
 {
-	return container_of((struct dma_buf_ranges *)ranges,
-			    struct dma_buf_ranges_core, pub);
+	return container_of(ranges, struct dma_buf_ranges_core, pub);
 }
 
 /*
- * A fresh mapping is the exporter's own list when it has range ops; a
- * cached one when it has no sg_table ops (else the core built it from the
- * cached sg_table).
- */
-static bool is_exporters(struct dma_buf_attachment *attach, bool cached)
-{
-	const struct dma_buf_ops *ops = attach->dmabuf->ops;
-
-	return cached ? !ops->map_dma_buf : !!ops->map_dma_ranges;
-}
-
-/*
- * The sg_table given to a legacy importer of a range exporter.  It has a
- * DMA side only: orig_nents is 0, so the CPU iterators (sync, page walks,
- * DMABUF_DEBUG's mangling) see no entries.
+ * The sg_table given to an sg_table importer of an exporter with only
+ * range ops.  It has a DMA side only: orig_nents is 0, so the CPU
+ * iterators (sync, page walks, DMABUF_DEBUG's mangling) see no entries.
  */
 struct dma_buf_ranges_sgt {
 	struct sg_table sgt;
 	unsigned int nents;		/* for sg_free_table() */
-	/* Unmapped with the table; NULL when it is the attachment's cache */
-	struct dma_buf_ranges *ranges;
+	struct dma_buf_ranges *ranges;	/* unmapped with the table */
 };
 
 /**
@@ -66,33 +53,65 @@ struct dma_buf_ranges_sgt {
  * only program DMA addresses into their hardware, which is all an importer
  * may do with a dma-buf mapping anyway.
  *
- * Exporters implement the sg_table ops, the range ops, or both.  The core
- * converts where the two sides differ:
- *
- * - dma_buf_map_attachment() on an exporter with only range ops returns an
- *   sg_table built from the ranges with a DMA side only (no pages,
- *   &sg_table.orig_nents 0), split so that no entry is longer than
- *   dma_get_max_seg_size() or crosses dma_get_seg_boundary() of the
- *   importing device.  Only importers that set
- *   &dma_buf_attach_ops.allow_peer2peer get one; others walk the pages of
- *   what they import and are refused with -EOPNOTSUPP.
- * - dma_buf_map_ranges() on an exporter with only sg_table ops maps the
- *   sg_table and returns its DMA side, with DMA-contiguous entries merged.
- *
- * Only the sg_table conversion costs time in proportion to the size of the
- * buffer; a range exporter's own work is proportional to its ranges.
+ * Only the sg_table conversion (below) costs time in proportion to the
+ * size of the buffer; a range exporter's own work is proportional to its
+ * ranges.
  *
  * Locking, pinning, caching and move_notify follow
  * dma_buf_map_attachment(), and share its code: the importer holds the
  * reservation lock, the exporter's range ops are called with it held,
  * dynamic exporters are pinned for each mapping while
- * CONFIG_DMABUF_MOVE_NOTIFY is off, static importers wait for the kernel
- * fences, and an attachment keeps one cached mapping from attach to detach
- * when importer and exporter differ in dynamic-ness, or from its first map
- * when the exporter sets &dma_buf_ops.cache_sgt_mapping.  A cached mapping
- * serves both kinds of importer: an exporter with only range ops caches
- * its ranges, and an sg_table is built from them only for an importer that
- * asks for one.
+ * CONFIG_DMABUF_MOVE_NOTIFY is off, and an attachment of a static
+ * exporter keeps one mapping of its type from attach to detach.  Range
+ * importers have attach ops, so they are dynamic: they watch the fences
+ * themselves, and an exporter's &dma_buf_ops.cache_sgt_mapping (static
+ * exporters only) changes nothing for them.
+ *
+ * A buffer whose size is not a multiple of PAGE_SIZE is mapped in whole
+ * pages: its ranges add up to PAGE_ALIGN(size), the last one ending on the
+ * page boundary after the buffer's last byte.  The bytes of that page past
+ * &dma_buf.size are not the buffer's; importers do not reach them.
+ */
+
+/**
+ * DOC: Mapping types
+ *
+ * Each attachment maps one kind of mapping, &dma_buf_attachment.map_type,
+ * chosen once by dma_buf_dynamic_attach() from the kinds the importer
+ * takes (&dma_buf_attach_ops.map_types; sg_tables only for an importer
+ * without attach ops or without the field) and those the exporter's ops
+ * give.  The importer maps and unmaps with the functions of that kind
+ * only: dma_buf_map_attachment() for %DMA_BUF_MAP_SGT,
+ * dma_buf_map_ranges() for %DMA_BUF_MAP_RANGES.  Those of another kind
+ * warn once and fail with -EINVAL.
+ *
+ * The exporter's own kind is chosen where the importer takes it; the core
+ * converts only where the importer takes none of the kinds the exporter
+ * gives:
+ *
+ * =====================  ================  =================  ===========
+ * importer takes \       sg_table ops      range ops only     both
+ * exporter has
+ * =====================  ================  =================  ===========
+ * sg_tables (6.12)       sg_table          page-less          sg_table
+ *                                          sg_table (1)
+ * ranges                 ranges merged     ranges             ranges
+ *                        from sg_table (2)
+ * sg_tables and ranges   sg_table          ranges             ranges
+ * =====================  ================  =================  ===========
+ *
+ * (1) An sg_table with a DMA side only (no pages, &sg_table.orig_nents 0),
+ *     split so that no entry is longer than dma_get_max_seg_size() of the
+ *     importing device (rounded down to whole pages) or crosses its
+ *     dma_get_seg_boundary(): importers program entries into hardware
+ *     with those limits, where mainline's page-less tables are split only
+ *     at UINT_MAX.  Only importers that set
+ *     &dma_buf_attach_ops.allow_peer2peer take one; others walk the pages
+ *     of what they import, and their attach fails with -EOPNOTSUPP.  A
+ *     table of more than INT_MAX entries is refused with -E2BIG, counted
+ *     without walking it.
+ * (2) The exporter's sg_table mapped, and its DMA side returned with
+ *     DMA-contiguous entries merged.
  */
 
 /**
@@ -105,8 +124,9 @@ struct dma_buf_ranges_sgt {
  * list the core is given must come from here.
  *
  * Return: the list with @nr zeroed ranges, or NULL if @nr is 0 or memory
- * is short.  The list takes 16 bytes per range (12 where dma_addr_t is
- * 32-bit) plus a fixed header.
+ * is short.  The list takes sizeof(struct dma_buf_range) per range (16
+ * bytes on 64-bit; on 32-bit 12 or 16, as the ABI aligns u64) plus a
+ * fixed header.
  */
 struct dma_buf_ranges *dma_buf_ranges_alloc(unsigned int nr, gfp_t gfp)
 {
@@ -152,7 +172,7 @@ EXPORT_SYMBOL_IF_KUNIT(dma_buf_ops_valid_map);
 /*
  * Every list, the exporter's or one built from an sg_table, is checked
  * the same way: page-aligned spans that do not wrap the DMA address space
- * and add up to the size of the buffer.
+ * and add up to the size of the buffer in whole pages.
  */
 static int check_ranges(struct dma_buf *dmabuf,
 			const struct dma_buf_ranges *ranges)
@@ -172,7 +192,7 @@ static int check_ranges(struct dma_buf *dmabuf,
 		if (check_add_overflow(total, r->len, &total))
 			return -EINVAL;
 	}
-	return total == dmabuf->size ? 0 : -EINVAL;
+	return total == PAGE_ALIGN((u64)dmabuf->size) ? 0 : -EINVAL;
 }
 
 /* The exporter's range op, held to its contract. */
@@ -232,7 +252,11 @@ static unsigned int merge_sgt(struct sg_table *sgt, struct dma_buf_range *out)
 	return nr;
 }
 
-/* A list for range importers of an sg_table mapping: released with it. */
+/*
+ * A list for range importers of an sg_table mapping: released with it.
+ * The last range is rounded up to a page, which the exporter's last entry
+ * ends short of when the buffer's size is not a page multiple.
+ */
 static struct dma_buf_ranges *ranges_from_sgt(struct dma_buf *dmabuf,
 					      struct sg_table *sgt)
 {
@@ -246,6 +270,7 @@ static struct dma_buf_ranges *ranges_from_sgt(struct dma_buf *dmabuf,
 	if (!ranges)
 		return ERR_PTR(-ENOMEM);
 	merge_sgt(sgt, ranges->ranges);
+	ranges->ranges[nr - 1].len = PAGE_ALIGN(ranges->ranges[nr - 1].len);
 	to_core(ranges)->sgt = sgt;
 	ret = check_ranges(dmabuf, ranges);
 	if (ret) {
@@ -263,7 +288,7 @@ static void unmap_ranges(struct dma_buf_attachment *attach,
 	const struct dma_buf_ops *ops = attach->dmabuf->ops;
 	struct sg_table *sgt;
 
-	if (is_exporters(attach, false)) {
+	if (ops->map_dma_ranges) {
 		ops->unmap_dma_ranges(attach, ranges, dir);
 		return;
 	}
@@ -274,8 +299,8 @@ static void unmap_ranges(struct dma_buf_attachment *attach,
 
 /*
  * A fresh mapping for a range importer: the exporter's range op, or its
- * sg_table op through ranges_from_sgt().  A static importer waits for the
- * kernel fences, as for an sg_table.
+ * sg_table op through ranges_from_sgt().  Range importers have attach ops,
+ * so they are dynamic and watch the fences themselves.
  */
 static struct dma_buf_ranges *map_ranges(struct dma_buf_attachment *attach,
 					 enum dma_data_direction dir)
@@ -283,38 +308,68 @@ static struct dma_buf_ranges *map_ranges(struct dma_buf_attachment *attach,
 	const struct dma_buf_ops *ops = attach->dmabuf->ops;
 	struct dma_buf_ranges *ranges;
 	struct sg_table *sgt;
-	int ret;
 
-	if (ops->map_dma_ranges) {
-		ranges = exporter_map_ranges(attach, dir);
-		if (IS_ERR(ranges))
-			return ranges;
-	} else {
-		sgt = ops->map_dma_buf(attach, dir);
-		if (!sgt)
-			return ERR_PTR(-ENOMEM);
-		if (IS_ERR(sgt))
-			return ERR_CAST(sgt);
-		ranges = ranges_from_sgt(attach->dmabuf, sgt);
-		if (IS_ERR(ranges)) {
-			ops->unmap_dma_buf(attach, sgt, dir);
-			return ranges;
-		}
-	}
-	ret = dma_buf_wait_on_map(attach);
-	if (ret) {
-		unmap_ranges(attach, ranges, dir);
-		return ERR_PTR(ret);
-	}
+	if (ops->map_dma_ranges)
+		return exporter_map_ranges(attach, dir);
+
+	sgt = ops->map_dma_buf(attach, dir);
+	if (!sgt)
+		return ERR_PTR(-ENOMEM);
+	if (IS_ERR(sgt))
+		return ERR_CAST(sgt);
+	ranges = ranges_from_sgt(attach->dmabuf, sgt);
+	if (IS_ERR(ranges))
+		ops->unmap_dma_buf(attach, sgt, dir);
 	return ranges;
+}
+
+/* The kinds of mapping an importer takes: sg_tables unless it says. */
+static u32 importer_map_types(const struct dma_buf_attach_ops *importer_ops)
+{
+	if (!importer_ops || !importer_ops->map_types)
+		return BIT(DMA_BUF_MAP_SGT);
+	return importer_ops->map_types;
+}
+
+/**
+ * dma_buf_choose_map_type - choose the kind of mapping of an attachment
+ * @attach: the attachment being made, with its importer ops set
+ *
+ * Sets &dma_buf_attachment.map_type as "Mapping types" says.
+ *
+ * Return: 0; -EOPNOTSUPP when the importer takes no kind the exporter
+ * gives or the core converts to for it; -EINVAL (with a warning) for a
+ * kind that is not an sg_table or a range list.
+ */
+int dma_buf_choose_map_type(struct dma_buf_attachment *attach)
+{
+	const struct dma_buf_ops *ops = attach->dmabuf->ops;
+	u32 want = importer_map_types(attach->importer_ops);
+	bool sgt = want & BIT(DMA_BUF_MAP_SGT);
+	bool ranges = want & BIT(DMA_BUF_MAP_RANGES);
+
+	if (WARN_ON_ONCE(want & ~(BIT(DMA_BUF_MAP_SGT) |
+				  BIT(DMA_BUF_MAP_RANGES))))
+		return -EINVAL;
+
+	/* The exporter's own kind, so that nothing is converted. */
+	if (ranges && ops->map_dma_ranges)
+		attach->map_type = DMA_BUF_MAP_RANGES;
+	else if (sgt && ops->map_dma_buf)
+		attach->map_type = DMA_BUF_MAP_SGT;
+	else if (ranges)
+		attach->map_type = DMA_BUF_MAP_RANGES;
+	else if (attach->peer2peer)
+		attach->map_type = DMA_BUF_MAP_SGT;
+	else
+		return -EOPNOTSUPP;
+	return 0;
 }
 
 /**
  * dma_buf_ranges_cache - map ranges to keep from attach to detach
- * @attach: an attachment of a dma-buf with only range ops, whose importer
- *	differs from the exporter in dynamic-ness; reservation lock held
- *
- * An sg_table importer gets one built from these ranges when it maps.
+ * @attach: a range attachment whose importer differs from the exporter in
+ *	dynamic-ness, with the reservation lock held
  *
  * Return: 0, or the error of the map.
  */
@@ -333,44 +388,27 @@ int dma_buf_ranges_cache(struct dma_buf_attachment *attach)
 /**
  * dma_buf_ranges_uncache - release the ranges cached for an attachment
  * @attach: the attachment being detached, with the reservation lock held
- *
- * Called after the cached sg_table, if any, is released: a list built from
- * that sg_table is only freed here, an exporter's list is unmapped.
  */
 void dma_buf_ranges_uncache(struct dma_buf_attachment *attach)
 {
-	struct dma_buf_ranges *ranges = (struct dma_buf_ranges *)attach->ranges;
+	struct dma_buf_ranges *ranges = attach->ranges;
 
 	if (!ranges)
 		return;
 	attach->ranges = NULL;
-	if (is_exporters(attach, true))
-		attach->dmabuf->ops->unmap_dma_ranges(attach, ranges,
-						      attach->dir);
-	else
-		dma_buf_ranges_free(ranges);
+	unmap_ranges(attach, ranges, attach->dir);
 }
 
-/* The cached mapping as ranges, built from a cached sg_table on first use. */
-static const struct dma_buf_ranges *
-cached_ranges(struct dma_buf_attachment *attach, enum dma_data_direction dir)
+/* A range importer calls this; anything else is a bug of the importer. */
+static bool is_range_attach(struct dma_buf_attachment *attach)
 {
-	const struct dma_buf_ranges *ranges;
-
-	if (attach->dir != dir && attach->dir != DMA_BIDIRECTIONAL)
-		return ERR_PTR(-EBUSY);
-	if (!attach->ranges) {
-		ranges = ranges_from_sgt(attach->dmabuf, attach->sgt);
-		if (IS_ERR(ranges))
-			return ranges;
-		attach->ranges = ranges;
-	}
-	return attach->ranges;
+	return !WARN_ON_ONCE(attach->map_type != DMA_BUF_MAP_RANGES);
 }
 
 /**
  * dma_buf_map_ranges - map a dma-buf for an attachment as DMA ranges
- * @attach: the attachment
+ * @attach: an attachment whose &dma_buf_attachment.map_type is
+ *	%DMA_BUF_MAP_RANGES
  * @dir: direction of the DMA transfers
  *
  * The range-list counterpart of dma_buf_map_attachment(), with the same
@@ -384,43 +422,43 @@ cached_ranges(struct dma_buf_attachment *attach, enum dma_data_direction dir)
  * Return: the ranges, read-only, covering the whole dma-buf in order, to
  * be released with dma_buf_unmap_ranges(); or an ERR_PTR: the exporter's
  * error unchanged (-ENODEV when it has revoked access), -EBUSY when a
- * cached mapping has another direction, -EINVAL when the exporter's list
- * breaks the rules of &struct dma_buf_range or does not cover the buffer,
- * -ENOMEM, or -ERESTARTSYS when a signal interrupts a static importer's
- * wait for the fences.
+ * cached mapping has another direction, -EINVAL for an attachment of
+ * another type or when the exporter's list breaks the rules of &struct
+ * dma_buf_range or does not cover the buffer, -ENOMEM, or -ERESTARTSYS
+ * when a signal interrupts a static importer's wait for the fences.
  */
 const struct dma_buf_ranges *
 dma_buf_map_ranges(struct dma_buf_attachment *attach,
 		   enum dma_data_direction dir)
 {
+	const struct dma_buf_ops *ops;
 	struct dma_buf_ranges *ranges;
-	struct sg_table *sgt;
 	int ret;
 
 	might_sleep();
-	if (WARN_ON(!attach || !attach->dmabuf))
+	if (WARN_ON(!attach || !attach->dmabuf) || !is_range_attach(attach))
 		return ERR_PTR(-EINVAL);
 	dma_resv_assert_held(attach->dmabuf->resv);
+	ops = attach->dmabuf->ops;
 
-	if (attach->sgt || attach->ranges)
-		return cached_ranges(attach, dir);
-
-	/* The sg_table to cache is the one dma_buf_map_attachment() caches. */
-	if (attach->dmabuf->ops->cache_sgt_mapping) {
-		sgt = dma_buf_map_attachment(attach, dir);
-		if (IS_ERR(sgt))
-			return ERR_CAST(sgt);
-		return cached_ranges(attach, dir);
+	if (attach->ranges) {
+		if (attach->dir != dir && attach->dir != DMA_BIDIRECTIONAL)
+			return ERR_PTR(-EBUSY);
+		return attach->ranges;
 	}
 
 	if (dma_buf_pin_on_map(attach)) {
-		ret = attach->dmabuf->ops->pin(attach);
+		ret = ops->pin(attach);
 		if (ret)
 			return ERR_PTR(ret);
 	}
 	ranges = map_ranges(attach, dir);
-	if (IS_ERR(ranges) && dma_buf_pin_on_map(attach))
-		attach->dmabuf->ops->unpin(attach);
+	if (IS_ERR(ranges)) {
+		if (dma_buf_pin_on_map(attach))
+			ops->unpin(attach);
+		return ranges;
+	}
+	attach->map_count++;
 	return ranges;
 }
 EXPORT_SYMBOL_NS_GPL(dma_buf_map_ranges, DMA_BUF);
@@ -439,13 +477,16 @@ void dma_buf_unmap_ranges(struct dma_buf_attachment *attach,
 			  enum dma_data_direction dir)
 {
 	might_sleep();
-	if (WARN_ON(!attach || !attach->dmabuf || IS_ERR_OR_NULL(ranges)))
+	if (WARN_ON(!attach || !attach->dmabuf || IS_ERR_OR_NULL(ranges)) ||
+	    !is_range_attach(attach))
 		return;
 	dma_resv_assert_held(attach->dmabuf->resv);
 
 	if (ranges == attach->ranges)
 		return;
+	/* The list was ours to give read-only; it goes back to its owner. */
 	unmap_ranges(attach, (struct dma_buf_ranges *)ranges, dir);
+	attach->map_count--;
 	if (dma_buf_pin_on_map(attach))
 		attach->dmabuf->ops->unpin(attach);
 }
@@ -497,6 +538,35 @@ void dma_buf_unmap_ranges_unlocked(struct dma_buf_attachment *attach,
 }
 EXPORT_SYMBOL_NS_GPL(dma_buf_unmap_ranges_unlocked, DMA_BUF);
 
+/* ceil(@len / @max) without overflow, for @max >= 1. */
+static u64 pieces(u64 len, u64 max)
+{
+	return len / max + !!(len % max);
+}
+
+/*
+ * Number of sg_table entries for [@addr, @addr + @len): each at most @max
+ * bytes and none crossing a multiple of the @boundary mask + 1, as
+ * seg_len() cuts them, computed without walking them.  Saturates at
+ * U64_MAX.
+ */
+static u64 count_segs(dma_addr_t addr, u64 len, u64 max, u64 boundary)
+{
+	u64 chunk, first, whole, last, n;
+
+	if (boundary == U64_MAX)
+		return pieces(len, max);
+	chunk = boundary + 1;
+	first = min(len, chunk - (addr & boundary));
+	whole = (len - first) / chunk;
+	last = (len - first) % chunk;
+	if (check_mul_overflow(whole, pieces(chunk, max), &n) ||
+	    check_add_overflow(n, pieces(first, max), &n) ||
+	    check_add_overflow(n, pieces(last, max), &n))
+		return U64_MAX;
+	return n;
+}
+
 /*
  * Length of the sg_table entry that starts at @addr: at most @max, not
  * crossing the @boundary mask, at most @len.  The mask is a DMA address
@@ -511,50 +581,66 @@ static u64 seg_len(dma_addr_t addr, u64 len, u64 max, u64 boundary)
 	return seg;
 }
 
-/*
- * The entries of an sg_table of @ranges for @attach's device, written from
- * @sg on if it is not NULL: the counting and the filling pass are this one
- * walk.  Every entry is within the device's maximum segment size (rounded
- * down to whole pages) and segment boundary.
- */
-static u64 split_ranges(struct dma_buf_attachment *attach,
-			const struct dma_buf_ranges *ranges,
-			struct scatterlist *sg)
+/* The importing device's maximum entry, in whole pages where it can be. */
+static u64 max_seg(struct device *dev)
+{
+	u64 max = dma_get_max_seg_size(dev);
+
+	return max >= PAGE_SIZE ? round_down(max, PAGE_SIZE) : max;
+}
+
+/* The number of entries of an sg_table of @ranges for @attach's device. */
+static u64 sgt_nents(struct dma_buf_attachment *attach,
+		     const struct dma_buf_ranges *ranges)
 {
 	u64 boundary = dma_get_seg_boundary(attach->dev);
-	u64 max = dma_get_max_seg_size(attach->dev);
+	u64 max = max_seg(attach->dev);
 	u64 nents = 0;
 	unsigned int i;
 
-	if (max >= PAGE_SIZE)
-		max = round_down(max, PAGE_SIZE);
-	for (i = 0; i < ranges->nr; i++) {
-		dma_addr_t addr = ranges->ranges[i].addr;
-		u64 left = ranges->ranges[i].len, seg;
-
-		for (; left; addr += seg, left -= seg, nents++) {
-			seg = seg_len(addr, left, max, boundary);
-			if (sg) {
-				sg_dma_address(sg) = addr;
-				sg_dma_len(sg) = seg;
-				sg = sg_next(sg);
-			}
-		}
-	}
+	for (i = 0; i < ranges->nr; i++)
+		if (check_add_overflow(nents,
+				       count_segs(ranges->ranges[i].addr,
+						  ranges->ranges[i].len, max,
+						  boundary), &nents))
+			return U64_MAX;
 	return nents;
 }
 
 /*
- * An sg_table for a legacy importer of @ranges, with a DMA side only.
- * @owned ranges are unmapped with the table; otherwise they are the
- * attachment's cache.
+ * Fill the entries of an sg_table of @ranges for @attach's device, from
+ * @sg on, each within the device's maximum segment size and boundary.
+ */
+static void split_ranges(struct dma_buf_attachment *attach,
+			 const struct dma_buf_ranges *ranges,
+			 struct scatterlist *sg)
+{
+	u64 boundary = dma_get_seg_boundary(attach->dev);
+	u64 max = max_seg(attach->dev);
+	unsigned int i;
+
+	for (i = 0; i < ranges->nr; i++) {
+		dma_addr_t addr = ranges->ranges[i].addr;
+		u64 left = ranges->ranges[i].len, seg;
+
+		for (; left; addr += seg, left -= seg) {
+			seg = seg_len(addr, left, max, boundary);
+			sg_dma_address(sg) = addr;
+			sg_dma_len(sg) = seg;
+			sg = sg_next(sg);
+		}
+	}
+}
+
+/*
+ * An sg_table with a DMA side only for an sg_table importer of @ranges,
+ * which are unmapped with the table.
  */
 static struct sg_table *sgt_from_ranges(struct dma_buf_attachment *attach,
-					const struct dma_buf_ranges *ranges,
-					bool owned)
+					struct dma_buf_ranges *ranges)
 {
 	struct dma_buf_ranges_sgt *shim;
-	u64 nents = split_ranges(attach, ranges, NULL);
+	u64 nents = sgt_nents(attach, ranges);
 	int ret;
 
 	if (nents > INT_MAX)
@@ -571,22 +657,21 @@ static struct sg_table *sgt_from_ranges(struct dma_buf_attachment *attach,
 	split_ranges(attach, ranges, shim->sgt.sgl);
 	shim->nents = nents;
 	shim->sgt.orig_nents = 0;
-	if (owned)
-		shim->ranges = (struct dma_buf_ranges *)ranges;
+	shim->ranges = ranges;
 	return &shim->sgt;
 }
 
 /**
  * dma_buf_exporter_map_sgt - the exporter's mapping as an sg_table
- * @attach: the attachment
+ * @attach: an sg_table attachment
  * @dir: direction of the DMA transfers
  *
  * Calls &dma_buf_ops.map_dma_buf, or builds the sg_table from
- * &dma_buf_ops.map_dma_ranges for exporters that only have ranges: for
- * importers that take page-less tables only.
+ * &dma_buf_ops.map_dma_ranges for exporters that only have ranges (the
+ * attachment's importer takes page-less tables: "Mapping types").
  *
  * Return: the sg_table, NULL, or an ERR_PTR, as &dma_buf_ops.map_dma_buf;
- * -EOPNOTSUPP for an importer without &dma_buf_attach_ops.allow_peer2peer.
+ * -E2BIG for a table of more than INT_MAX entries.
  */
 struct sg_table *dma_buf_exporter_map_sgt(struct dma_buf_attachment *attach,
 					  enum dma_data_direction dir)
@@ -596,30 +681,14 @@ struct sg_table *dma_buf_exporter_map_sgt(struct dma_buf_attachment *attach,
 
 	if (attach->dmabuf->ops->map_dma_buf)
 		return attach->dmabuf->ops->map_dma_buf(attach, dir);
-	if (!attach->peer2peer)
-		return ERR_PTR(-EOPNOTSUPP);
 
 	ranges = exporter_map_ranges(attach, dir);
 	if (IS_ERR(ranges))
 		return ERR_CAST(ranges);
-	sgt = sgt_from_ranges(attach, ranges, true);
+	sgt = sgt_from_ranges(attach, ranges);
 	if (IS_ERR(sgt))
 		attach->dmabuf->ops->unmap_dma_ranges(attach, ranges, dir);
 	return sgt;
-}
-
-/**
- * dma_buf_ranges_cached_sgt - an sg_table of an attachment's cached ranges
- * @attach: the attachment, with cached ranges and the reservation lock held
- *
- * Return: the table, which dma_buf_exporter_unmap_sgt() frees without
- * unmapping the ranges, or an ERR_PTR as dma_buf_exporter_map_sgt().
- */
-struct sg_table *dma_buf_ranges_cached_sgt(struct dma_buf_attachment *attach)
-{
-	if (!attach->peer2peer)
-		return ERR_PTR(-EOPNOTSUPP);
-	return sgt_from_ranges(attach, attach->ranges, false);
 }
 
 /**
@@ -639,9 +708,7 @@ void dma_buf_exporter_unmap_sgt(struct dma_buf_attachment *attach,
 		return;
 	}
 	shim = container_of(sgt, struct dma_buf_ranges_sgt, sgt);
-	if (shim->ranges)
-		attach->dmabuf->ops->unmap_dma_ranges(attach, shim->ranges,
-						      dir);
+	attach->dmabuf->ops->unmap_dma_ranges(attach, shim->ranges, dir);
 	shim->sgt.orig_nents = shim->nents;
 	sg_free_table(&shim->sgt);
 	kfree(shim);

@@ -21,7 +21,8 @@ struct dma_buf_attachment;
  * @len: length of the span in bytes; never 0
  *
  * @addr and @len are multiples of PAGE_SIZE, as dma_buf_map_attachment()
- * promises for its entries; the core refuses lists that are not.
+ * promises for its entries; the core refuses lists that are not.  The
+ * ranges of a buffer add up to its size rounded up to a page.
  */
 struct dma_buf_range {
 	dma_addr_t addr;
@@ -35,8 +36,9 @@ struct dma_buf_range {
  *	&dma_buf_ops.unmap_dma_ranges; neither the core nor importers use it
  * @ranges: the spans, in dma-buf offset order
  *
- * The spans cover the whole dma-buf in order and do not wrap the DMA
- * address space.  A range exporter's spans are passed on as it returned
+ * The spans cover the whole dma-buf in order, in whole pages (the bytes
+ * past &dma_buf.size in the last one are not the buffer's), and do not
+ * wrap the DMA address space.  A range exporter's spans are passed on as it returned
  * them; spans built from an sg_table exporter have DMA-contiguous entries
  * merged.  Lists are allocated only by dma_buf_ranges_alloc(), which keeps
  * the core's own bookkeeping out of sight; importers get them read-only.

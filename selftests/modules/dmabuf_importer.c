@@ -179,19 +179,28 @@ static void importer_finish_slow(struct importer *imp)
 	flush_delayed_work(&imp->fence_signal);
 }
 
-static const struct dma_buf_attach_ops ops_p2p = {
-	.allow_peer2peer = true,
-	.move_notify = importer_move_notify,
+/* Indexed by IMP_SGT: the one kind of mapping the attachment takes. */
+static const struct dma_buf_attach_ops ops_p2p[2] = {
+	{ .allow_peer2peer = true, .move_notify = importer_move_notify,
+	  .map_types = BIT(DMA_BUF_MAP_RANGES) },
+	{ .allow_peer2peer = true, .move_notify = importer_move_notify,
+	  .map_types = BIT(DMA_BUF_MAP_SGT) },
 };
 
-static const struct dma_buf_attach_ops ops_p2p_revocable = {
-	.allow_peer2peer = true,
-	.allow_revoke = true,
-	.move_notify = importer_move_notify,
+static const struct dma_buf_attach_ops ops_p2p_revocable[2] = {
+	{ .allow_peer2peer = true, .allow_revoke = true,
+	  .move_notify = importer_move_notify,
+	  .map_types = BIT(DMA_BUF_MAP_RANGES) },
+	{ .allow_peer2peer = true, .allow_revoke = true,
+	  .move_notify = importer_move_notify,
+	  .map_types = BIT(DMA_BUF_MAP_SGT) },
 };
 
-static const struct dma_buf_attach_ops ops_plain = {
-	.move_notify = importer_move_notify,
+static const struct dma_buf_attach_ops ops_plain[2] = {
+	{ .move_notify = importer_move_notify,
+	  .map_types = BIT(DMA_BUF_MAP_RANGES) },
+	{ .move_notify = importer_move_notify,
+	  .map_types = BIT(DMA_BUF_MAP_SGT) },
 };
 
 static void importer_detach(struct importer *imp)
@@ -214,18 +223,21 @@ static int importer_attach(struct importer *imp, struct imp_attach __user *uarg)
 	struct dma_buf_attachment *attach;
 	struct imp_attach arg;
 	struct dma_buf *dmabuf;
+	bool sgt;
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
 		return -EFAULT;
 	if (imp->attach)
 		return -EBUSY;
-	if (arg.flags & ~(IMP_DYNAMIC | IMP_P2P | IMP_REVOCABLE))
+	if (arg.flags & ~(IMP_DYNAMIC | IMP_P2P | IMP_REVOCABLE | IMP_SGT))
 		return -EINVAL;
+	/* Without IMP_DYNAMIC there are no ops: sg_tables, as in 6.12. */
+	sgt = !!(arg.flags & IMP_SGT);
 	if (arg.flags & IMP_DYNAMIC) {
 		if (arg.flags & IMP_REVOCABLE)
-			ops = &ops_p2p_revocable;
+			ops = &ops_p2p_revocable[sgt];
 		else
-			ops = arg.flags & IMP_P2P ? &ops_p2p : &ops_plain;
+			ops = arg.flags & IMP_P2P ? &ops_p2p[sgt] : &ops_plain[sgt];
 	}
 
 	dmabuf = dma_buf_get(arg.fd);
@@ -271,6 +283,7 @@ static int importer_map(struct importer *imp, struct imp_map __user *uarg)
 {
 	struct imp_range *out = NULL;
 	struct imp_map arg;
+	u32 room = 0;
 	int ret = 0;
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
@@ -278,6 +291,10 @@ static int importer_map(struct importer *imp, struct imp_map __user *uarg)
 	if (!imp->attach)
 		return -ENXIO;
 	if (arg.api > IMP_API_SGT || arg.nr > 65536)
+		return -EINVAL;
+	/* The API of the kind chosen at attach; the core warns at others. */
+	if (arg.api != (imp->attach->map_type == DMA_BUF_MAP_SGT ?
+			IMP_API_SGT : IMP_API_RANGES))
 		return -EINVAL;
 	if (arg.nr) {
 		out = kvcalloc(arg.nr, sizeof(*out), GFP_KERNEL);
@@ -317,13 +334,15 @@ static int importer_map(struct importer *imp, struct imp_map __user *uarg)
 		importer_unmap(imp);
 		goto out_unlock;
 	}
-	arg.nr = copy_mapping(imp, out, arg.nr);
+	room = arg.nr;
+	arg.nr = copy_mapping(imp, out, room);
 out_unlock:
 	dma_resv_unlock(imp->dmabuf->resv);
 
+	/* @nr says how many there are; only @room of them were kept. */
 	if (!ret && out &&
 	    copy_to_user(u64_to_user_ptr(arg.ranges), out,
-			 min_t(size_t, arg.nr, 65536) * sizeof(*out)))
+			 min(arg.nr, room) * sizeof(*out)))
 		ret = -EFAULT;
 	if (!ret && copy_to_user(uarg, &arg, sizeof(arg)))
 		ret = -EFAULT;
@@ -418,6 +437,7 @@ static void umem_move_notify(struct dma_buf_attachment *attach)
 static const struct dma_buf_attach_ops umem_ops = {
 	.allow_peer2peer = true,
 	.allow_revoke = true,
+	.map_types = BIT(DMA_BUF_MAP_RANGES),
 	.move_notify = umem_move_notify,
 };
 
@@ -687,6 +707,7 @@ static void bench_move_notify(struct dma_buf_attachment *attach)
 
 static const struct dma_buf_attach_ops bench_attach_ops = {
 	.allow_peer2peer = true,
+	.map_types = BIT(DMA_BUF_MAP_RANGES),
 	.move_notify = bench_move_notify,
 };
 
@@ -896,8 +917,13 @@ static int importer_bench(struct importer *imp, struct imp_bench __user *uarg)
 			return PTR_ERR(dmabuf);
 		size = dmabuf->size;
 		dma_buf_put(dmabuf);
-	} else if (arg.op != IMP_BENCH_ATTACH && !imp->attach) {
-		return -ENXIO;
+	} else if (arg.op != IMP_BENCH_ATTACH) {
+		if (!imp->attach)
+			return -ENXIO;
+		/* The API of the attachment's kind, as for IMP_MAP. */
+		if ((arg.op == IMP_BENCH_SGT) !=
+		    (imp->attach->map_type == DMA_BUF_MAP_SGT))
+			return -EINVAL;
 	}
 	ns = kvcalloc(arg.iters, sizeof(*ns), GFP_KERNEL);
 	if (!ns)

@@ -16,6 +16,7 @@
 #define IMP_DYNAMIC	(1 << 0)	/* importer ops with move_notify */
 #define IMP_P2P		(1 << 1)	/* allow_peer2peer */
 #define IMP_REVOCABLE	(1 << 2)	/* allow_revoke */
+#define IMP_SGT		(1 << 3)	/* takes sg_tables (IMP_API_SGT), not ranges */
 
 struct imp_attach {
 	__s32 fd;		/* the dma-buf */

@@ -263,6 +263,7 @@ static void umem_move_notify(struct dma_buf_attachment *attach)
 
 static const struct dma_buf_attach_ops umem_attach_ops = {
 	.allow_peer2peer = true,
+	.map_types = BIT(DMA_BUF_MAP_RANGES),
 	.move_notify = umem_move_notify,
 };
 
@@ -545,16 +546,101 @@ static void test_mr_pages_must_be_in_dmabuf(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, ib_umem_dmabuf_pages_in_buf(4 * p, 4 * p));
 	KUNIT_EXPECT_TRUE(test, ib_umem_dmabuf_pages_in_buf(4 * p, 3 * p + 1));
 	KUNIT_EXPECT_FALSE(test, ib_umem_dmabuf_pages_in_buf(4 * p, 4 * p + 1));
-	/* A dma-buf that is no page multiple: its last page is not whole. */
+	/* A dma-buf that is no page multiple owns the page of its last byte. */
 	KUNIT_EXPECT_TRUE(test, ib_umem_dmabuf_pages_in_buf(4 * p + 100, 4 * p));
-	KUNIT_EXPECT_FALSE(test, ib_umem_dmabuf_pages_in_buf(4 * p + 100, 4 * p + 1));
-	KUNIT_EXPECT_FALSE(test, ib_umem_dmabuf_pages_in_buf(4 * p + 100, 4 * p + 100));
+	KUNIT_EXPECT_TRUE(test, ib_umem_dmabuf_pages_in_buf(4 * p + 100, 4 * p + 1));
+	KUNIT_EXPECT_TRUE(test, ib_umem_dmabuf_pages_in_buf(4 * p + 100, 4 * p + 100));
+	KUNIT_EXPECT_FALSE(test, ib_umem_dmabuf_pages_in_buf(4 * p + 100, 4 * p + 101));
 	/* vfio's page of a sub-page BAR: a page-sized dma-buf. */
 	KUNIT_EXPECT_TRUE(test, ib_umem_dmabuf_pages_in_buf(p, 256));
 	/* The page holding the last byte of the address space wraps. */
 	KUNIT_EXPECT_FALSE(test, ib_umem_dmabuf_pages_in_buf(SIZE_MAX, ULONG_MAX));
 	KUNIT_EXPECT_TRUE(test, ib_umem_dmabuf_pages_in_buf(SIZE_MAX & PAGE_MASK,
 							    ULONG_MAX & PAGE_MASK));
+}
+
+/*
+ * A static sg_table exporter of a buffer that is no page multiple, as
+ * fastrpc's: its one entry is the page dma_get_sgtable() gives for it.
+ */
+#define SUB_PAGE_SIZE	(PAGE_SIZE - 512)
+#define SUB_PAGE_DMA	0x40000000
+
+static struct sg_table *sub_page_map(struct dma_buf_attachment *attach,
+				     enum dma_data_direction dir)
+{
+	struct sg_table *sgt = kzalloc(sizeof(*sgt), GFP_KERNEL);
+
+	if (!sgt || sg_alloc_table(sgt, 1, GFP_KERNEL)) {
+		kfree(sgt);
+		return ERR_PTR(-ENOMEM);
+	}
+	sg_dma_address(sgt->sgl) = SUB_PAGE_DMA;
+	sg_dma_len(sgt->sgl) = PAGE_SIZE;
+	return sgt;
+}
+
+static void sub_page_unmap(struct dma_buf_attachment *attach,
+			   struct sg_table *sgt, enum dma_data_direction dir)
+{
+	sg_free_table(sgt);
+	kfree(sgt);
+}
+
+static void sub_page_release(struct dma_buf *dmabuf)
+{
+}
+
+static const struct dma_buf_ops sub_page_ops = {
+	.map_dma_buf = sub_page_map,
+	.unmap_dma_buf = sub_page_unmap,
+	.release = sub_page_release,
+};
+
+/*
+ * An MR of the whole of such a buffer registers and maps as on 6.12: one
+ * page, at the entry's address.
+ */
+static void test_sub_page_sg_exporter(struct kunit *test)
+{
+	DEFINE_DMA_BUF_EXPORT_INFO(info);
+	struct device *dev = importer_device(test);
+	struct ib_umem_dmabuf *umem_dmabuf;
+	struct dma_buf_attachment *attach;
+	struct dma_buf *dmabuf;
+	struct ib_umem *umem;
+
+	KUNIT_EXPECT_TRUE(test, ib_umem_dmabuf_pages_in_buf(SUB_PAGE_SIZE,
+							    SUB_PAGE_SIZE));
+	info.ops = &sub_page_ops;
+	info.size = SUB_PAGE_SIZE;
+	info.priv = test;
+	dmabuf = dma_buf_export(&info);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dmabuf);
+	umem_dmabuf = kzalloc(sizeof(*umem_dmabuf), GFP_KERNEL);
+	if (!umem_dmabuf)
+		dma_buf_put(dmabuf);
+	KUNIT_ASSERT_NOT_NULL(test, umem_dmabuf);
+	umem = &umem_dmabuf->umem;
+	umem->length = SUB_PAGE_SIZE;
+	umem->is_dmabuf = 1;
+	/* A dynamic importer of a static exporter: mapped at attach. */
+	attach = dma_buf_dynamic_attach(dmabuf, dev, &umem_attach_ops,
+					umem_dmabuf);
+	if (IS_ERR(attach)) {
+		kfree(umem_dmabuf);
+		dma_buf_put(dmabuf);
+	}
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
+	umem_dmabuf->attach = attach;
+	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, release_umem,
+							   umem));
+
+	KUNIT_ASSERT_EQ(test, 0, map_umem(umem_dmabuf));
+	KUNIT_ASSERT_EQ(test, umem->nr_dma_ranges, 1);
+	KUNIT_EXPECT_EQ(test, umem->dma_ranges[0].addr, SUB_PAGE_DMA);
+	KUNIT_EXPECT_EQ(test, umem->dma_ranges[0].len, PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, ib_umem_num_dma_blocks(umem, PAGE_SIZE), 1);
 }
 
 static struct kunit_case ib_umem_ranges_cases[] = {
@@ -565,6 +651,7 @@ static struct kunit_case ib_umem_ranges_cases[] = {
 	KUNIT_CASE(test_failed_map_leaves_nothing),
 	KUNIT_CASE(test_remap_best_pgsz),
 	KUNIT_CASE(test_mr_pages_must_be_in_dmabuf),
+	KUNIT_CASE(test_sub_page_sg_exporter),
 	{}
 };
 

@@ -334,7 +334,7 @@ static void iopt_dmabuf_move_notify(struct dma_buf_attachment *attach)
 static const struct dma_buf_attach_ops iopt_dmabuf_attach_ops = {
 	.allow_peer2peer = true,
 	.allow_revoke = true,
-	.phys_ranges = true,
+	.map_types = BIT(DMA_BUF_MAP_PHYS),
 	.move_notify = iopt_dmabuf_move_notify,
 };
 

@@ -94,11 +94,6 @@ struct vfio_pci_dma_buf_attachment {
 	u32 nr_mapped;				/* to name a stuck importer */
 };
 
-static bool phys_importer(struct dma_buf_attachment *attach)
-{
-	return attach->importer_ops && attach->importer_ops->phys_ranges;
-}
-
 static int vfio_pci_dma_buf_attach(struct dma_buf *dmabuf,
 				   struct dma_buf_attachment *attach)
 {
@@ -107,14 +102,16 @@ static int vfio_pci_dma_buf_attach(struct dma_buf *dmabuf,
 	enum pci_p2pdma_map_type type;
 
 	/*
-	 * BAR memory has no struct pages: only P2P-aware importers.  Attach
-	 * works while revoked; map fails until access comes back, and
-	 * move_notify tells the importer when it has.
+	 * BAR memory has no struct pages: only P2P-aware importers.  Access
+	 * can be taken away at any time, and a revoke must end all DMA before
+	 * it returns: only importers that give their mappings back within
+	 * move_notify.  Attach works while revoked; map fails until access
+	 * comes back, and move_notify tells the importer when it has.
 	 */
-	if (!attach->peer2peer)
+	if (!attach->peer2peer || !dma_buf_attach_allows_revoke(attach))
 		return -EOPNOTSUPP;
 
-	if (phys_importer(attach)) {
+	if (attach->map_type == DMA_BUF_MAP_PHYS) {
 		/*
 		 * The devices that will use the importer's IOMMU page tables
 		 * are not known: any of them, below any host bridge, must be
@@ -138,7 +135,7 @@ static int vfio_pci_dma_buf_attach(struct dma_buf *dmabuf,
 	if (!va)
 		return -ENOMEM;
 	va->map_type = type;
-	va->phys = phys_importer(attach);
+	va->phys = attach->map_type == DMA_BUF_MAP_PHYS;
 	attach->priv = va;
 	return 0;
 }
@@ -151,12 +148,12 @@ static void vfio_pci_dma_buf_detach(struct dma_buf *dmabuf,
 
 /*
  * A pin promises the importer that the memory stays; BAR access can be
- * taken away by the user at any time, so only importers that give their
- * mappings back on move_notify even while pinned may pin.
+ * taken away by the user at any time, which every importer that attached
+ * accepts (it gives its mappings back on move_notify even while pinned).
  */
 static int vfio_pci_dma_buf_pin(struct dma_buf_attachment *attach)
 {
-	return dma_buf_attach_revocable(attach) ? 0 : -EOPNOTSUPP;
+	return 0;
 }
 
 static void vfio_pci_dma_buf_unpin(struct dma_buf_attachment *attach)
