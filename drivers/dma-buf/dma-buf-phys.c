@@ -211,6 +211,8 @@ void dma_buf_unmap_phys_ranges(struct dma_buf_attachment *attach,
 	    !is_phys_attach(attach))
 		return;
 	dma_resv_assert_held(attach->dmabuf->resv);
+	if (WARN_ON_ONCE(!attach->map_count))
+		return;
 	attach->map_count--;
 
 	/* The exporter frees what it allocated; importers only read it. */

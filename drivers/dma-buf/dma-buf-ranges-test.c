@@ -1222,7 +1222,7 @@ static void test_size_not_page_multiple(struct kunit *test)
 static void test_sgt_too_many_entries(struct kunit *test)
 {
 	static const struct dma_buf_range span[] = {
-		{ DMA64(0x100000000000ull), 1ull << 44 }
+		{ DMA64(0x100000000000ull), (u64)PAGE_SIZE << 32 }
 	};
 	struct mock_import *imp;
 	struct dma_buf_attachment *attach;

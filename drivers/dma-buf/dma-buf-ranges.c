@@ -90,8 +90,8 @@ struct dma_buf_ranges_sgt {
  * gives:
  *
  * =====================  ================  =================  ===========
- * importer takes \       sg_table ops      range ops only     both
- * exporter has
+ * importer takes         exporter has      exporter has       exporter
+ *                        sg_table ops      range ops only     has both
  * =====================  ================  =================  ===========
  * sg_tables (6.12)       sg_table          page-less          sg_table
  *                                          sg_table (1)
@@ -421,11 +421,9 @@ static bool is_range_attach(struct dma_buf_attachment *attach)
  *
  * Return: the ranges, read-only, covering the whole dma-buf in order, to
  * be released with dma_buf_unmap_ranges(); or an ERR_PTR: the exporter's
- * error unchanged (-ENODEV when it has revoked access), -EBUSY when a
- * cached mapping has another direction, -EINVAL for an attachment of
- * another type or when the exporter's list breaks the rules of &struct
- * dma_buf_range or does not cover the buffer, -ENOMEM, or -ERESTARTSYS
- * when a signal interrupts a static importer's wait for the fences.
+ * error unchanged (-ENODEV when it has revoked access), -EINVAL for an
+ * attachment of another type or when the exporter's list breaks the rules
+ * of &struct dma_buf_range or does not cover the buffer, or -ENOMEM.
  */
 const struct dma_buf_ranges *
 dma_buf_map_ranges(struct dma_buf_attachment *attach,
@@ -441,11 +439,9 @@ dma_buf_map_ranges(struct dma_buf_attachment *attach,
 	dma_resv_assert_held(attach->dmabuf->resv);
 	ops = attach->dmabuf->ops;
 
-	if (attach->ranges) {
-		if (attach->dir != dir && attach->dir != DMA_BIDIRECTIONAL)
-			return ERR_PTR(-EBUSY);
+	/* Mapped at attach, for both directions. */
+	if (attach->ranges)
 		return attach->ranges;
-	}
 
 	if (dma_buf_pin_on_map(attach)) {
 		ret = ops->pin(attach);
@@ -483,6 +479,8 @@ void dma_buf_unmap_ranges(struct dma_buf_attachment *attach,
 	dma_resv_assert_held(attach->dmabuf->resv);
 
 	if (ranges == attach->ranges)
+		return;
+	if (WARN_ON_ONCE(!attach->map_count))
 		return;
 	/* The list was ours to give read-only; it goes back to its owner. */
 	unmap_ranges(attach, (struct dma_buf_ranges *)ranges, dir);
@@ -541,14 +539,17 @@ EXPORT_SYMBOL_NS_GPL(dma_buf_unmap_ranges_unlocked, DMA_BUF);
 /* ceil(@len / @max) without overflow, for @max >= 1. */
 static u64 pieces(u64 len, u64 max)
 {
-	return len / max + !!(len % max);
+	u64 rem;
+	u64 n = div64_u64_rem(len, max, &rem);
+
+	return n + !!rem;
 }
 
 /*
  * Number of sg_table entries for [@addr, @addr + @len): each at most @max
- * bytes and none crossing a multiple of the @boundary mask + 1, as
- * seg_len() cuts them, computed without walking them.  Saturates at
- * U64_MAX.
+ * bytes and none crossing a multiple of the @boundary mask + 1 (a power of
+ * two), as seg_len() cuts them, computed without walking them.  Saturates
+ * at U64_MAX.
  */
 static u64 count_segs(dma_addr_t addr, u64 len, u64 max, u64 boundary)
 {
@@ -558,8 +559,8 @@ static u64 count_segs(dma_addr_t addr, u64 len, u64 max, u64 boundary)
 		return pieces(len, max);
 	chunk = boundary + 1;
 	first = min(len, chunk - (addr & boundary));
-	whole = (len - first) / chunk;
-	last = (len - first) % chunk;
+	whole = (len - first) >> ilog2(chunk);
+	last = (len - first) & boundary;
 	if (check_mul_overflow(whole, pieces(chunk, max), &n) ||
 	    check_add_overflow(n, pieces(first, max), &n) ||
 	    check_add_overflow(n, pieces(last, max), &n))
@@ -598,6 +599,9 @@ static u64 sgt_nents(struct dma_buf_attachment *attach,
 	u64 nents = 0;
 	unsigned int i;
 
+	/* dma_set_seg_boundary() takes 2^n - 1; count_segs() relies on it. */
+	if (WARN_ON_ONCE(boundary & (boundary + 1)))
+		return U64_MAX;
 	for (i = 0; i < ranges->nr; i++)
 		if (check_add_overflow(nents,
 				       count_segs(ranges->ranges[i].addr,
@@ -623,7 +627,7 @@ static void split_ranges(struct dma_buf_attachment *attach,
 		dma_addr_t addr = ranges->ranges[i].addr;
 		u64 left = ranges->ranges[i].len, seg;
 
-		for (; left; addr += seg, left -= seg) {
+		for (; left && sg; addr += seg, left -= seg) {
 			seg = seg_len(addr, left, max, boundary);
 			sg_dma_address(sg) = addr;
 			sg_dma_len(sg) = seg;
@@ -648,8 +652,12 @@ static struct sg_table *sgt_from_ranges(struct dma_buf_attachment *attach,
 	shim = kzalloc(sizeof(*shim), GFP_KERNEL);
 	if (!shim)
 		return ERR_PTR(-ENOMEM);
-	/* Tens of MiB for a large BAR at a small segment size: may fail. */
-	ret = sg_alloc_table(&shim->sgt, nents, GFP_KERNEL | __GFP_NOWARN);
+	/*
+	 * Tens of MiB for a large BAR at a small segment size, chosen by the
+	 * user: fail rather than call the OOM killer.
+	 */
+	ret = sg_alloc_table(&shim->sgt, nents,
+			     GFP_KERNEL | __GFP_RETRY_MAYFAIL | __GFP_NOWARN);
 	if (ret) {
 		kfree(shim);
 		return ERR_PTR(ret);
@@ -682,6 +690,9 @@ struct sg_table *dma_buf_exporter_map_sgt(struct dma_buf_attachment *attach,
 	if (attach->dmabuf->ops->map_dma_buf)
 		return attach->dmabuf->ops->map_dma_buf(attach, dir);
 
+	/* The exporter's attach may have cleared it after the choice. */
+	if (!attach->peer2peer)
+		return ERR_PTR(-EOPNOTSUPP);
 	ranges = exporter_map_ranges(attach, dir);
 	if (IS_ERR(ranges))
 		return ERR_CAST(ranges);
