@@ -273,30 +273,17 @@ static void release_umem(void *umem)
 }
 
 /*
- * A dynamic dma-buf umem of [@address, @address + @length) of a dma-buf
- * of @size bytes, attached for @dev as ib_umem_dmabuf_get() does, without
- * an fd; released when the case ends.
+ * A dynamic umem of [@address, @address + @length) of @dmabuf, attached
+ * for @dev as ib_umem_dmabuf_get() does, without an fd; it takes over the
+ * dma-buf reference and is released when the case ends.
  */
-static struct ib_umem_dmabuf *mock_umem(struct kunit *test, struct device *dev,
-					struct mock_exporter **expp,
-					size_t size, unsigned long address,
-					size_t length)
+static struct ib_umem_dmabuf *attach_umem(struct kunit *test,
+					  struct device *dev,
+					  struct dma_buf *dmabuf,
+					  unsigned long address, size_t length)
 {
-	DEFINE_DMA_BUF_EXPORT_INFO(info);
 	struct dma_buf_attachment *attach;
 	struct ib_umem_dmabuf *umem_dmabuf;
-	struct mock_exporter *exp;
-	struct dma_buf *dmabuf;
-
-	exp = kzalloc(sizeof(*exp), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, exp);
-	info.ops = &mock_ops;
-	info.size = size;
-	info.priv = exp;
-	dmabuf = dma_buf_export(&info);
-	if (IS_ERR(dmabuf))
-		kfree(exp);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dmabuf);
 
 	umem_dmabuf = kzalloc(sizeof(*umem_dmabuf), GFP_KERNEL);
 	if (!umem_dmabuf)
@@ -313,11 +300,37 @@ static struct ib_umem_dmabuf *mock_umem(struct kunit *test, struct device *dev,
 	}
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
 	umem_dmabuf->attach = attach;
-	/* The umem owns the dma-buf reference from here on. */
 	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, release_umem,
 							   &umem_dmabuf->umem));
-	*expp = exp;
 	return umem_dmabuf;
+}
+
+/*
+ * A dynamic dma-buf umem of [@address, @address + @length) of a dma-buf
+ * of @size bytes, attached for @dev as ib_umem_dmabuf_get() does, without
+ * an fd; released when the case ends.
+ */
+static struct ib_umem_dmabuf *mock_umem(struct kunit *test, struct device *dev,
+					struct mock_exporter **expp,
+					size_t size, unsigned long address,
+					size_t length)
+{
+	DEFINE_DMA_BUF_EXPORT_INFO(info);
+	struct mock_exporter *exp;
+	struct dma_buf *dmabuf;
+
+	exp = kzalloc(sizeof(*exp), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, exp);
+	info.ops = &mock_ops;
+	info.size = size;
+	info.priv = exp;
+	dmabuf = dma_buf_export(&info);
+	if (IS_ERR(dmabuf))
+		kfree(exp);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dmabuf);
+
+	*expp = exp;
+	return attach_umem(test, dev, dmabuf, address, length);
 }
 
 static struct device *importer_device(struct kunit *test)
@@ -606,7 +619,6 @@ static void test_sub_page_sg_exporter(struct kunit *test)
 	DEFINE_DMA_BUF_EXPORT_INFO(info);
 	struct device *dev = importer_device(test);
 	struct ib_umem_dmabuf *umem_dmabuf;
-	struct dma_buf_attachment *attach;
 	struct dma_buf *dmabuf;
 	struct ib_umem *umem;
 
@@ -617,24 +629,9 @@ static void test_sub_page_sg_exporter(struct kunit *test)
 	info.priv = test;
 	dmabuf = dma_buf_export(&info);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dmabuf);
-	umem_dmabuf = kzalloc(sizeof(*umem_dmabuf), GFP_KERNEL);
-	if (!umem_dmabuf)
-		dma_buf_put(dmabuf);
-	KUNIT_ASSERT_NOT_NULL(test, umem_dmabuf);
-	umem = &umem_dmabuf->umem;
-	umem->length = SUB_PAGE_SIZE;
-	umem->is_dmabuf = 1;
 	/* A dynamic importer of a static exporter: mapped at attach. */
-	attach = dma_buf_dynamic_attach(dmabuf, dev, &umem_attach_ops,
-					umem_dmabuf);
-	if (IS_ERR(attach)) {
-		kfree(umem_dmabuf);
-		dma_buf_put(dmabuf);
-	}
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, attach);
-	umem_dmabuf->attach = attach;
-	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, release_umem,
-							   umem));
+	umem_dmabuf = attach_umem(test, dev, dmabuf, 0, SUB_PAGE_SIZE);
+	umem = &umem_dmabuf->umem;
 
 	KUNIT_ASSERT_EQ(test, 0, map_umem(umem_dmabuf));
 	KUNIT_ASSERT_EQ(test, umem->nr_dma_ranges, 1);
