@@ -82,8 +82,11 @@ struct dma_buf_ranges_sgt {
  * without attach ops or without the field) and those the exporter's ops
  * give.  The importer maps and unmaps with the functions of that kind
  * only: dma_buf_map_attachment() for %DMA_BUF_MAP_SGT,
- * dma_buf_map_ranges() for %DMA_BUF_MAP_RANGES.  Those of another kind
- * warn once and fail with -EINVAL.
+ * dma_buf_map_ranges() for %DMA_BUF_MAP_RANGES, dma_buf_iommu_map() for
+ * %DMA_BUF_MAP_IOMMU.  Those of another kind warn once and fail with
+ * -EINVAL.  %DMA_BUF_MAP_IOMMU is taken alone, from exporters with
+ * &dma_buf_ops.map_phys_ranges only, and never converted (see
+ * "IOMMU-domain mappings").
  *
  * The exporter's own kind is chosen where the importer takes it; the core
  * converts only where the importer takes none of the kinds the exporter

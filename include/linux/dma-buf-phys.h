@@ -1,18 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Physical range lists for dma-buf importers that own IOMMU page tables.
- *
- * A DMA range list gives addresses for one importing device.  An importer
- * that programs IOMMU page tables itself, for whichever devices attach to
- * them later (iommufd), needs the CPU physical address of the memory
- * instead, and needs to know that it is device memory (MMIO).
+ * Physical range lists: how an exporter of device memory gives the dma-buf
+ * core the memory's CPU physical address, for the core to map it into the
+ * IOMMU domains of importers that own page tables (see
+ * <linux/dma-buf-iommu.h>).  For exporters only: importers never see them.
  */
 #ifndef __LINUX_DMA_BUF_PHYS_H
 #define __LINUX_DMA_BUF_PHYS_H
 
 #include <linux/types.h>
 
-struct dma_buf_attachment;
+struct dma_buf;
 
 /**
  * struct dma_buf_phys_range - one contiguous span of a dma-buf's memory
@@ -27,13 +25,14 @@ struct dma_buf_phys_range {
 /**
  * struct dma_buf_phys_ranges - a dma-buf's memory by CPU physical address
  * @nr: number of entries in @ranges, at least 1
- * @exporter_priv: the exporter's own data for this mapping, for its
- *	&dma_buf_ops.unmap_phys_ranges; neither the core nor importers use it
+ * @exporter_priv: the exporter's own data for this list, for its
+ *	&dma_buf_ops.unmap_phys_ranges; the core does not use it
  * @ranges: the spans, in dma-buf offset order, covering the whole buffer
  *
- * Only device memory is described this way: MMIO without struct pages, to
- * be mapped uncached (IOMMU_MMIO, never IOMMU_CACHE).  Allocated only by
- * dma_buf_phys_ranges_alloc(); importers get the list read-only.
+ * Only device memory is described this way: MMIO without struct pages,
+ * which the core maps uncached (IOMMU_MMIO, never IOMMU_CACHE) and refuses
+ * if any of it is System RAM.  Allocated only by
+ * dma_buf_phys_ranges_alloc().
  */
 struct dma_buf_phys_ranges {
 	unsigned int nr;
@@ -44,10 +43,6 @@ struct dma_buf_phys_ranges {
 struct dma_buf_phys_ranges *dma_buf_phys_ranges_alloc(unsigned int nr,
 						      gfp_t gfp);
 void dma_buf_phys_ranges_free(struct dma_buf_phys_ranges *ranges);
-
-const struct dma_buf_phys_ranges *
-dma_buf_map_phys_ranges(struct dma_buf_attachment *attach);
-void dma_buf_unmap_phys_ranges(struct dma_buf_attachment *attach,
-			       const struct dma_buf_phys_ranges *ranges);
+void dma_buf_restore_mappings(struct dma_buf *dmabuf);
 
 #endif /* __LINUX_DMA_BUF_PHYS_H */

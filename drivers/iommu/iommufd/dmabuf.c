@@ -2,29 +2,24 @@
 /*
  * IOMMU_IOAS_MAP_FILE of a dma-buf of device memory.
  *
- * The exporter gives the memory by CPU physical address
- * (dma_buf_map_phys_ranges()), every range of it, and the pages of an area
- * are mapped straight into each domain of its io_pagetable, uncached, with
- * the largest IOMMU pages the alignment allows.  Nothing is pinned or
- * accounted: the memory is the exporter's, and it may revoke it.
+ * iommufd attaches as an IOMMU-domain importer and asks the dma-buf core
+ * to map each (area, domain) pair: the area's part of the dma-buf at the
+ * area's IOVA.  The core takes the memory from the exporter by physical
+ * address, maps it uncached with the largest IOMMU pages the alignment
+ * allows, unmaps it when the exporter revokes access, before the revoke
+ * returns, and maps it again when access comes back; a mapping made while
+ * access is revoked is filled then.  iommufd keeps only the core's record
+ * of each pair, on the area, so that unfilling a domain finds it among the
+ * area's domains.  Nothing is pinned or accounted: the memory is the
+ * exporter's, and it may revoke it.
  *
- * Each (domain, area) that holds the pages is tracked, under pages->mutex,
- * whether or not the memory is accessible right now.  The exporter's
- * move_notify, called with the reservation lock held, unmaps every tracked
- * IOVA range (iommu_unmap() flushes the IOTLB) before it gives the ranges
- * back, so no DMA reaches the memory once the exporter's revoke returns.
- * Then it asks for the ranges again: when access has come back they are
- * mapped into every tracked domain again, so the IOAS mapping is restored
- * without userspace remapping.
- *
- * Locking: the reservation lock, then pages->mutex (move_notify; also vfio
- * holds its memory_lock around both).  Releasing the pages takes the
- * reservation lock under the io_pagetable's domains_rwsem (unmap), so no
- * path may take an io_pagetable lock under the reservation lock; none
- * here does.
+ * Locking: pages->mutex, then the reservation lock.  The exporter revokes
+ * with the reservation lock held (vfio: under its memory_lock) and the
+ * core does the unmapping without calling into iommufd, so no iommufd
+ * lock is taken under the reservation lock.
  */
 #include <linux/dma-buf.h>
-#include <linux/dma-buf-phys.h>
+#include <linux/dma-buf-iommu.h>
 #include <linux/dma-resv.h>
 #include <linux/iommu.h>
 #include <linux/slab.h>
@@ -32,128 +27,61 @@
 #include "io_pagetable.h"
 
 MODULE_IMPORT_NS(DMA_BUF);
-MODULE_IMPORT_NS(DMA_BUF_PHYS);
+/* MODULE_IMPORT_NS() of the namespace of EXPORT_SYMBOL_GPL_FOR_MODULES() */
+MODULE_INFO(import_ns, "module:iommufd");
 
 /**
  * struct iopt_pages_dmabuf - the dma-buf side of IOPT_ADDRESS_DMABUF pages
- * @attach: the attachment, as an importer of physical ranges
- * @phys: the memory while it is accessible, NULL while revoked; changed
- *	under the reservation lock and pages->mutex
- * @tracker: the (domain, area) pairs holding the pages, of struct
- *	iopt_dmabuf_track, under pages->mutex
- * @released: the pages are going away: a move_notify that comes before the
- *	detach must not map again; under the reservation lock and pages->mutex
+ * @attach: the attachment, of type DMA_BUF_MAP_IOMMU
  */
 struct iopt_pages_dmabuf {
 	struct dma_buf_attachment *attach;
-	const struct dma_buf_phys_ranges *phys;
-	struct list_head tracker;
-	bool released;
 };
 
-struct iopt_dmabuf_track {
-	struct list_head elm;
-	struct iommu_domain *domain;
-	struct iopt_area *area;
+/**
+ * struct iopt_dmabuf_map - an area of dma-buf pages in one domain
+ * @map: the dma-buf core's record
+ * @elm: entry in the area's dmabuf_maps, under pages->mutex
+ */
+struct iopt_dmabuf_map {
+	struct dma_buf_iommu_map map;
+	struct hlist_node elm;
 };
 
-/*
- * pages->mutex of dma-buf pages is taken under a reservation lock, which
- * fault handlers take under mmap_lock, while pages->mutex of user pages is
- * held across pin_user_pages(): separate classes, or lockdep would see a
- * cycle that no single iopt_pages can close.  It holds because dma-buf
- * pages never reach the pfn_reader, which pins under pages->mutex.
- */
-static struct lock_class_key iopt_dmabuf_mutex_key;
-
-/* Unmap @len bytes from @iova; the IOTLB is flushed when this returns. */
-static void unmap_range(struct iommu_domain *domain, unsigned long iova,
-			unsigned long len)
+static struct dma_resv *pages_resv(struct iopt_pages *pages)
 {
-	size_t unmapped = iommu_unmap(domain, iova, len);
-
-	WARN_ON(unmapped != len);
+	return pages->dmabuf->attach->dmabuf->resv;
 }
 
 /*
- * Map @area's part of the memory into @domain at the area's IOVA: the
- * ranges from the area's byte offset, back to back.
- */
-static int map_area(struct iopt_pages *pages, struct iopt_area *area,
-		    struct iommu_domain *domain)
-{
-	const struct dma_buf_phys_ranges *phys = pages->dmabuf->phys;
-	int prot = (area->iommu_prot & ~IOMMU_CACHE) | IOMMU_MMIO;
-	u64 offset = pages->start + iopt_area_index(area) * PAGE_SIZE;
-	unsigned long iova = iopt_area_iova(area);
-	unsigned long left = iopt_area_length(area);
-	unsigned int i;
-	int rc;
-
-	for (i = 0; i < phys->nr && left; i++) {
-		const struct dma_buf_phys_range *r = &phys->ranges[i];
-		u64 len;
-
-		if (offset >= r->len) {
-			offset -= r->len;
-			continue;
-		}
-		len = min_t(u64, r->len - offset, left);
-		rc = iommu_map(domain, iova, r->addr + offset, len, prot,
-			       GFP_KERNEL_ACCOUNT);
-		if (rc) {
-			if (iova != iopt_area_iova(area))
-				unmap_range(domain, iopt_area_iova(area),
-					    iova - iopt_area_iova(area));
-			return rc;
-		}
-		iova += len;
-		left -= len;
-		offset = 0;
-	}
-	/* dma_buf_map_phys_ranges() checked that the ranges cover the buffer */
-	WARN_ON(left);
-	return 0;
-}
-
-static struct iopt_dmabuf_track *find_track(struct iopt_pages *pages,
-					    struct iopt_area *area,
-					    struct iommu_domain *domain)
-{
-	struct iopt_dmabuf_track *track;
-
-	list_for_each_entry(track, &pages->dmabuf->tracker, elm)
-		if (track->area == area && track->domain == domain)
-			return track;
-	return NULL;
-}
-
-/*
- * Put @area of @pages into @domain.  While the memory is revoked nothing
- * is mapped, but the pair is tracked and gets the mapping when access
- * comes back.
+ * Have the core map @area's part of the dma-buf into @domain, or record
+ * it to be mapped when access comes back.
  */
 static int fill_domain(struct iopt_pages *pages, struct iopt_area *area,
 		       struct iommu_domain *domain)
 {
-	struct iopt_dmabuf_track *track;
+	struct iopt_dmabuf_map *m;
 	int rc;
 
 	lockdep_assert_held(&pages->mutex);
 
-	track = kzalloc(sizeof(*track), GFP_KERNEL_ACCOUNT);
-	if (!track)
+	m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
+	if (!m)
 		return -ENOMEM;
-	if (pages->dmabuf->phys) {
-		rc = map_area(pages, area, domain);
-		if (rc) {
-			kfree(track);
-			return rc;
-		}
+	m->map.domain = domain;
+	m->map.iova = iopt_area_iova(area);
+	m->map.offset = pages->start + iopt_area_index(area) * PAGE_SIZE;
+	m->map.length = iopt_area_length(area);
+	m->map.prot = area->iommu_prot;
+
+	dma_resv_lock(pages_resv(pages), NULL);
+	rc = dma_buf_iommu_map(pages->dmabuf->attach, &m->map);
+	dma_resv_unlock(pages_resv(pages));
+	if (rc) {
+		kfree(m);
+		return rc;
 	}
-	track->area = area;
-	track->domain = domain;
-	list_add_tail(&track->elm, &pages->dmabuf->tracker);
+	hlist_add_head(&m->elm, &area->dmabuf_maps);
 	return 0;
 }
 
@@ -164,7 +92,7 @@ static int fill_domain(struct iopt_pages *pages, struct iopt_area *area,
  *
  * Called with pages->mutex held, when a domain is attached.
  *
- * Return: 0, or the error of iommu_map() or -ENOMEM with nothing changed.
+ * Return: 0, or an error of dma_buf_iommu_map() with nothing changed.
  */
 int iopt_dmabuf_fill_domain(struct iopt_area *area, struct iommu_domain *domain)
 {
@@ -177,25 +105,28 @@ int iopt_dmabuf_fill_domain(struct iopt_area *area, struct iommu_domain *domain)
  * @pages: its pages (area->pages may already be NULL)
  * @domain: the domain
  *
- * Called with pages->mutex held.  Unmaps the area's IOVA range from
- * @domain if the memory is mapped there, and stops tracking the pair.
+ * Called with pages->mutex held.  Once this returns nothing of the area is
+ * mapped in @domain and the IOTLB is synced.
  */
 void iopt_dmabuf_unfill_domain(struct iopt_area *area,
 			       struct iopt_pages *pages,
 			       struct iommu_domain *domain)
 {
-	struct iopt_dmabuf_track *track;
+	struct iopt_dmabuf_map *m;
 
 	lockdep_assert_held(&pages->mutex);
 
-	track = find_track(pages, area, domain);
-	if (WARN_ON(!track))
+	hlist_for_each_entry(m, &area->dmabuf_maps, elm) {
+		if (m->map.domain != domain)
+			continue;
+		dma_resv_lock(pages_resv(pages), NULL);
+		dma_buf_iommu_unmap(pages->dmabuf->attach, &m->map);
+		dma_resv_unlock(pages_resv(pages));
+		hlist_del(&m->elm);
+		kfree(m);
 		return;
-	if (pages->dmabuf->phys)
-		unmap_range(domain, iopt_area_iova(area),
-			    iopt_area_length(area));
-	list_del(&track->elm);
-	kfree(track);
+	}
+	WARN_ON(true);
 }
 
 /**
@@ -261,80 +192,18 @@ void iopt_dmabuf_unfill_domains(struct iopt_area *area,
 }
 
 /*
- * Unmap the tracked pairs before @stop (all when NULL) and give the ranges
- * back.  @attach is passed in: a move_notify can come before
- * dma_buf_dynamic_attach() has returned it.
- */
-static void put_phys(struct iopt_pages *pages,
-		     struct dma_buf_attachment *attach,
-		     struct iopt_dmabuf_track *stop)
-{
-	struct iopt_pages_dmabuf *dmabuf = pages->dmabuf;
-	struct iopt_dmabuf_track *track;
-
-	lockdep_assert_held(&pages->mutex);
-
-	if (!dmabuf->phys)
-		return;
-	list_for_each_entry(track, &dmabuf->tracker, elm) {
-		if (track == stop)
-			break;
-		unmap_range(track->domain, iopt_area_iova(track->area),
-			    iopt_area_length(track->area));
-	}
-	dma_buf_unmap_phys_ranges(attach, dmabuf->phys);
-	dmabuf->phys = NULL;
-}
-
-/* Take the ranges and map them into every tracked domain, or nowhere. */
-static int get_phys(struct iopt_pages *pages,
-		    struct dma_buf_attachment *attach)
-{
-	struct iopt_pages_dmabuf *dmabuf = pages->dmabuf;
-	const struct dma_buf_phys_ranges *phys;
-	struct iopt_dmabuf_track *track;
-	int rc;
-
-	lockdep_assert_held(&pages->mutex);
-
-	phys = dma_buf_map_phys_ranges(attach);
-	if (IS_ERR(phys))
-		return PTR_ERR(phys);
-	dmabuf->phys = phys;
-	list_for_each_entry(track, &dmabuf->tracker, elm) {
-		rc = map_area(pages, track->area, track->domain);
-		if (rc) {
-			/* map_area() left nothing of @track mapped */
-			put_phys(pages, attach, track);
-			return rc;
-		}
-	}
-	return 0;
-}
-
-/*
- * The exporter revoked or restored access (device memory given by physical
- * address never moves).  Unmap everything, then map again if it can be.
+ * The exporter revoked access.  The core has unmapped every domain
+ * mapping of the attachment already and maps them again when access comes
+ * back: nothing is left for iommufd to do.
  */
 static void iopt_dmabuf_move_notify(struct dma_buf_attachment *attach)
 {
-	struct iopt_pages *pages = attach->importer_priv;
-	int rc = 0;
-
-	mutex_lock(&pages->mutex);
-	put_phys(pages, attach, NULL);
-	if (!pages->dmabuf->released)
-		rc = get_phys(pages, attach);
-	mutex_unlock(&pages->mutex);
-	if (rc && rc != -ENODEV)
-		pr_warn_ratelimited("iommufd: dma-buf %s stays unmapped after its exporter restored access: %d\n",
-				    attach->dmabuf->exp_name, rc);
 }
 
 static const struct dma_buf_attach_ops iopt_dmabuf_attach_ops = {
 	.allow_peer2peer = true,
 	.allow_revoke = true,
-	.map_types = BIT(DMA_BUF_MAP_PHYS),
+	.map_types = BIT(DMA_BUF_MAP_IOMMU),
 	.move_notify = iopt_dmabuf_move_notify,
 };
 
@@ -345,15 +214,15 @@ static const struct dma_buf_attach_ops iopt_dmabuf_attach_ops = {
  * @length: number of bytes; page aligned
  * @writable: whether DMA may write
  *
- * Attaches to @dmabuf as an importer of physical ranges and takes the
- * ranges.  The pages hold a reference on the dma-buf's file, dropped by
- * iopt_release_pages().
+ * Attaches to @dmabuf as an IOMMU-domain importer; whether access is
+ * revoked right now does not matter.  The pages hold a reference on the
+ * dma-buf's file, dropped by iopt_release_pages().
  *
  * Return: the pages, or an ERR_PTR: -EINVAL for an unaligned or empty
  * range or one past the end of the buffer, -EOVERFLOW if it wraps,
  * -EOPNOTSUPP if the exporter cannot give physical ranges or refuses this
- * importer (for vfio-pci: its host bridge does not forward P2P), -ENODEV
- * while access is revoked, or -ENOMEM.
+ * importer (for vfio-pci: its host bridge does not forward P2P), or
+ * -ENOMEM.
  */
 struct iopt_pages *iopt_alloc_dmabuf_pages(struct dma_buf *dmabuf, u64 start,
 					   unsigned long length, bool writable)
@@ -373,7 +242,6 @@ struct iopt_pages *iopt_alloc_dmabuf_pages(struct dma_buf *dmabuf, u64 start,
 	pages = iopt_alloc_pages_common(start, length, writable);
 	if (IS_ERR(pages))
 		return pages;
-	lockdep_set_class(&pages->mutex, &iopt_dmabuf_mutex_key);
 	pages->type = IOPT_ADDRESS_DMABUF;
 	pages->file = get_file(dmabuf->file);
 	pages->start = start;
@@ -384,7 +252,6 @@ struct iopt_pages *iopt_alloc_dmabuf_pages(struct dma_buf *dmabuf, u64 start,
 		rc = -ENOMEM;
 		goto err_put;
 	}
-	INIT_LIST_HEAD(&pages->dmabuf->tracker);
 
 	attach = dma_buf_dynamic_attach(dmabuf, iommufd_global_device(),
 					&iopt_dmabuf_attach_ops, pages);
@@ -393,15 +260,6 @@ struct iopt_pages *iopt_alloc_dmabuf_pages(struct dma_buf *dmabuf, u64 start,
 		goto err_put;
 	}
 	pages->dmabuf->attach = attach;
-
-	/* Unless a move_notify since the attach has already taken them */
-	dma_resv_lock(dmabuf->resv, NULL);
-	mutex_lock(&pages->mutex);
-	rc = pages->dmabuf->phys ? 0 : get_phys(pages, attach);
-	mutex_unlock(&pages->mutex);
-	dma_resv_unlock(dmabuf->resv);
-	if (rc)
-		goto err_put;
 	return pages;
 
 err_put:
@@ -419,19 +277,8 @@ void iopt_dmabuf_release(struct iopt_pages *pages)
 
 	if (!dmabuf)
 		return;
-	if (dmabuf->attach) {
-		struct dma_buf *buf = dmabuf->attach->dmabuf;
-
-		/* No restore between here and the detach */
-		dma_resv_lock(buf->resv, NULL);
-		mutex_lock(&pages->mutex);
-		WARN_ON(!list_empty(&dmabuf->tracker));
-		put_phys(pages, dmabuf->attach, NULL);
-		dmabuf->released = true;
-		mutex_unlock(&pages->mutex);
-		dma_resv_unlock(buf->resv);
-		dma_buf_detach(buf, dmabuf->attach);
-	}
+	if (dmabuf->attach)
+		dma_buf_detach(dmabuf->attach->dmabuf, dmabuf->attach);
 	kfree(dmabuf);
 }
 
@@ -440,28 +287,19 @@ void iopt_dmabuf_release(struct iopt_pages *pages)
  * @pages: the pages
  * @start_byte: offset of the mapping in the pages
  *
- * An IOVA aligned like the physical address gets the largest IOMMU pages.
+ * An IOVA aligned like the memory's physical address gets the largest
+ * IOMMU pages.
  *
- * Return: the physical address of @start_byte, or its offset in the
- * dma-buf while access is revoked.
+ * Return: a value whose alignment the IOVA should share.
  */
 unsigned long iopt_dmabuf_align_hint(struct iopt_pages *pages,
 				     unsigned long start_byte)
 {
-	const struct dma_buf_phys_ranges *phys;
-	u64 offset = pages->start + start_byte;
-	unsigned long hint = offset;
-	unsigned int i;
+	unsigned long align;
 
-	mutex_lock(&pages->mutex);
-	phys = pages->dmabuf->phys;
-	for (i = 0; phys && i < phys->nr; i++) {
-		if (offset < phys->ranges[i].len) {
-			hint = phys->ranges[i].addr + offset;
-			break;
-		}
-		offset -= phys->ranges[i].len;
-	}
-	mutex_unlock(&pages->mutex);
-	return hint;
+	dma_resv_lock(pages_resv(pages), NULL);
+	align = dma_buf_iommu_alignment(pages->dmabuf->attach,
+					pages->start + start_byte);
+	dma_resv_unlock(pages_resv(pages));
+	return align;
 }

@@ -8,7 +8,8 @@
  * path crosses a host bridge.  Legacy sg_table importers are served by the
  * dma-buf core.  No struct pages exist for the BAR.  An importer that owns
  * IOMMU page tables (iommufd) gets the slices' physical addresses instead,
- * if peer-to-peer traffic from any device reaches them.
+ * if peer-to-peer traffic from any device reaches them, for the dma-buf
+ * core to map into its IOMMU domains.
  *
  * Only drivers that describe their regions offer the feature
  * (vfio_pci_core_device.pci_ops->get_dmabuf_phys): a variant driver may
@@ -21,7 +22,7 @@
  * mappings back and for their fences: a short wait while the device stays
  * with its user, for as long as it takes when it is closed, so nothing
  * DMA-reachable outlives the user.  Restoring decode lets importers map
- * again.
+ * again, and has the core map again what it unmapped from IOMMU domains.
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-buf-phys.h>
@@ -90,7 +91,6 @@ struct vfio_pci_dma_buf {
 /* Per attachment, under the dma-buf's reservation lock. */
 struct vfio_pci_dma_buf_attachment {
 	enum pci_p2pdma_map_type map_type;	/* how the importer reaches the BAR */
-	bool phys;				/* an IOMMU page table owner */
 	u32 nr_mapped;				/* to name a stuck importer */
 };
 
@@ -106,12 +106,12 @@ static int vfio_pci_dma_buf_attach(struct dma_buf *dmabuf,
 	 * can be taken away at any time, and a revoke must end all DMA before
 	 * it returns: only importers that give their mappings back within
 	 * move_notify.  Attach works while revoked; map fails until access
-	 * comes back, and move_notify tells the importer when it has.
+	 * comes back (the core maps IOMMU domains again by itself).
 	 */
 	if (!attach->peer2peer || !dma_buf_attach_allows_revoke(attach))
 		return -EOPNOTSUPP;
 
-	if (attach->map_type == DMA_BUF_MAP_PHYS) {
+	if (attach->map_type == DMA_BUF_MAP_IOMMU) {
 		/*
 		 * The devices that will use the importer's IOMMU page tables
 		 * are not known: any of them, below any host bridge, must be
@@ -135,7 +135,6 @@ static int vfio_pci_dma_buf_attach(struct dma_buf *dmabuf,
 	if (!va)
 		return -ENOMEM;
 	va->map_type = type;
-	va->phys = attach->map_type == DMA_BUF_MAP_PHYS;
 	attach->priv = va;
 	return 0;
 }
@@ -223,8 +222,6 @@ vfio_pci_dma_buf_map(struct dma_buf_attachment *attach,
 	u32 i;
 
 	dma_resv_assert_held(priv->dmabuf->resv);
-	if (va->phys)
-		return ERR_PTR(-EINVAL);
 	if (priv->revoked)
 		return ERR_PTR(-ENODEV);
 
@@ -271,7 +268,7 @@ static void vfio_pci_dma_buf_unmap(struct dma_buf_attachment *attach,
 	unmapped(attach);
 }
 
-/* For an IOMMU page table owner: the slices as they are. */
+/* For the core's IOMMU-domain mappings: the slices as they are. */
 static struct dma_buf_phys_ranges *
 vfio_pci_dma_buf_map_phys(struct dma_buf_attachment *attach)
 {
@@ -653,7 +650,10 @@ static bool set_revoked(struct vfio_pci_dma_buf *priv, bool revoked)
 	changed = priv->revoked != revoked;
 	if (changed) {
 		priv->revoked = revoked;
-		dma_buf_move_notify(priv->dmabuf);
+		if (revoked)
+			dma_buf_move_notify(priv->dmabuf);
+		else
+			dma_buf_restore_mappings(priv->dmabuf);
 	}
 	if (changed && revoked) {
 		dma_fence_put(priv->revoke_fences);
@@ -785,8 +785,8 @@ void vfio_pci_dma_buf_revoke(struct vfio_pci_core_device *vdev)
  * vfio_pci_dma_buf_restore - give BAR access back if the BARs are usable
  * @vdev: the device, with memory_lock held for writing
  *
- * Called where memory decode or power may have come back; importers are
- * told through move_notify that they can map again.
+ * Called where memory decode or power may have come back; importers can
+ * map again, and the dma-buf core maps IOMMU domains again itself.
  */
 void vfio_pci_dma_buf_restore(struct vfio_pci_core_device *vdev)
 {

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * IOMMU-domain mappings of dma-bufs, made by the dma-buf core for importers
+ * that own IOMMU page tables (iommufd).  The importer names a domain, an
+ * IOVA and a part of the buffer; the core maps the exporter's memory there
+ * and keeps it mapped while the exporter allows, so the memory's physical
+ * address never leaves the core.
+ */
+#ifndef __LINUX_DMA_BUF_IOMMU_H
+#define __LINUX_DMA_BUF_IOMMU_H
+
+#include <linux/list.h>
+#include <linux/types.h>
+
+struct dma_buf_attachment;
+struct iommu_domain;
+struct mem_cgroup;
+
+/**
+ * struct dma_buf_iommu_map - a part of a dma-buf mapped into an IOMMU domain
+ * @domain: the domain; a paging domain
+ * @iova: where in @domain; page aligned
+ * @offset: where in the dma-buf; page aligned
+ * @length: bytes; page aligned, not 0, within the dma-buf's pages
+ * @prot: IOMMU_READ and IOMMU_WRITE; the core maps device memory with
+ *	IOMMU_MMIO and never IOMMU_CACHE
+ *
+ * The importer embeds this, fills in the fields above and hands it to
+ * dma_buf_iommu_map(); they must not change until dma_buf_iommu_unmap().
+ * The rest is the core's, under the dma-buf's reservation lock.
+ */
+struct dma_buf_iommu_map {
+	struct iommu_domain *domain;
+	unsigned long iova;
+	u64 offset;
+	size_t length;
+	int prot;
+	/* private: */
+	struct list_head node;
+	struct mem_cgroup *memcg;
+	int state;
+};
+
+int dma_buf_iommu_map(struct dma_buf_attachment *attach,
+		      struct dma_buf_iommu_map *map);
+void dma_buf_iommu_unmap(struct dma_buf_attachment *attach,
+			 struct dma_buf_iommu_map *map);
+int dma_buf_iommu_map_state(const struct dma_buf_iommu_map *map);
+unsigned long dma_buf_iommu_alignment(struct dma_buf_attachment *attach,
+				      u64 offset);
+
+#endif /* __LINUX_DMA_BUF_IOMMU_H */
