@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <linux/fs.h>
 #include <linux/udmabuf.h>
 
 #include "iommufd_util.h"
@@ -26,6 +27,7 @@
 #define EDU_BUF		0x40000ull	/* edu's 4 KiB buffer, device side */
 #define XFER		2048u		/* a 4 KiB transfer aborts QEMU 7.2 */
 #define SZ_2M		(2 * SZ_1M)
+#define SZ_1G		(1024 * SZ_1M)
 
 /* The pages pinned by this process (VmPin of /proc/self/status), in kB. */
 static long vm_pin_kb(void)
@@ -489,6 +491,17 @@ FIXTURE_TEARDOWN(ioas)
 	EXPECT_EQ(1, atoi(count)); \
 } while (0)
 
+/* The errno of a shared mmap() of @fd with @prot, or 0 if it maps. */
+static int shared_mmap_errno(int fd, int prot)
+{
+	void *p = mmap(NULL, SZ_4K, prot, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		return errno;
+	munmap(p, SZ_4K);
+	return 0;
+}
+
 static int p2p_through_host_bridge(void)
 {
 	/* noreach: an Intel host bridge that pci_p2pdma does not list */
@@ -586,11 +599,13 @@ TEST_F(ioas, memfd_bad_files_refused)
 	EXPECT_EQ(-EINVAL, map_file(self->iommufd, self->ioas, other, 0, SZ_4K,
 				    NULL, IOMMU_IOAS_MAP_READABLE));
 	close(other);
-	/* DMA may not write what the process may not */
+	/* DMA may not write what the process may not, with mmap()'s errno */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", mfd);
 	ro = open(path, O_RDONLY);
 	ASSERT_GE(ro, 0);
-	EXPECT_EQ(-EPERM, map_file(self->iommufd, self->ioas, ro, 0, SZ_4K, NULL, RW));
+	EXPECT_EQ(-shared_mmap_errno(ro, PROT_READ | PROT_WRITE),
+		  map_file(self->iommufd, self->ioas, ro, 0, SZ_4K, NULL, RW));
+	EXPECT_EQ(EACCES, shared_mmap_errno(ro, PROT_READ | PROT_WRITE));
 	EXPECT_NOTHING_LEFT();
 	/* ... but may read it */
 	EXPECT_EQ(0, map_file(self->iommufd, self->ioas, ro, 0, SZ_4K, NULL,
@@ -605,9 +620,59 @@ TEST_F(ioas, memfd_bad_files_refused)
 	EXPECT_EQ(SZ_4K, unmap_all(self->iommufd, self->ioas));
 	/* and once sealed, DMA may not write it */
 	ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE));
+	EXPECT_EQ(EPERM, shared_mmap_errno(mfd, PROT_READ | PROT_WRITE));
 	EXPECT_EQ(-EPERM, map_file(self->iommufd, self->ioas, mfd, 0, SZ_4K, NULL, RW));
 	EXPECT_NOTHING_LEFT();
 	close(mfd);
+}
+
+/*
+ * An append-only memfd open for writing cannot be mapped shared by mmap(),
+ * so DMA may not write it either, with the same errno; reading works.
+ */
+TEST_F(ioas, memfd_append_only_not_written)
+{
+	int flags = FS_APPEND_FL, mfd;
+
+	mfd = memfd_create("append", 0);
+	ASSERT_GE(mfd, 0);
+	ASSERT_EQ(0, ftruncate(mfd, SZ_1M));
+	ASSERT_EQ(0, ioctl(mfd, FS_IOC_SETFLAGS, &flags)) TH_LOG("chattr +a: %s", strerror(errno));
+	EXPECT_EQ(EACCES, shared_mmap_errno(mfd, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(-EACCES, map_file(self->iommufd, self->ioas, mfd, 0, SZ_4K, NULL, RW));
+	EXPECT_NOTHING_LEFT();
+	EXPECT_EQ(0, map_file(self->iommufd, self->ioas, mfd, 0, SZ_4K, NULL,
+			      IOMMU_IOAS_MAP_READABLE));
+	EXPECT_EQ(SZ_4K, unmap_all(self->iommufd, self->ioas));
+	flags = 0;
+	ASSERT_EQ(0, ioctl(mfd, FS_IOC_SETFLAGS, &flags));
+	close(mfd);
+}
+
+/*
+ * Where the IOVA space has no room at the memory's alignment (2 MiB or
+ * more for the BAR), a smaller one is taken rather than ENOSPC: a window
+ * of 2 MiB + 12 KiB that starts 4 KiB past a 2 MiB boundary.
+ */
+TEST_F(ioas, dmabuf_iova_alignment_falls_back)
+{
+	struct iommu_iova_range win = {
+		.start = SZ_1G + SZ_4K, .last = SZ_1G + SZ_2M + 3 * SZ_4K - 1,
+	};
+	struct iommu_ioas_allow_iovas allow = {
+		.size = sizeof(allow), .ioas_id = self->ioas, .num_iovas = 1,
+		.allowed_iovas = (uintptr_t)&win,
+	};
+	uint64_t iova = 0;
+
+	if (!p2p_through_host_bridge())
+		SKIP(return, "the exporter refuses this IOMMU importer here");
+	ASSERT_EQ(0, ioctl(self->iommufd, IOMMU_IOAS_ALLOW_IOVAS, &allow));
+	ASSERT_EQ(0, map_file(self->iommufd, self->ioas, self->dmabuf, 0, SZ_2M,
+			      &iova, RW));
+	EXPECT_LE(win.start, iova);
+	EXPECT_GE(win.last, iova + SZ_2M - 1);
+	EXPECT_EQ(SZ_2M, unmap_all(self->iommufd, self->ioas));
 }
 
 /* udmabuf exports pages, not device memory by physical address. */

@@ -39,6 +39,8 @@ struct mock_domain {
 	unsigned long unmap_calls;	/* unmap_pages() calls */
 	unsigned long unflushed;	/* pages unmapped, IOTLB not synced */
 	unsigned int fail_nth;		/* the nth map_pages() from now fails */
+	int fail_err;			/* with this, or -ENOMEM if 0 */
+	size_t max_pgsize;		/* the largest page size mapped */
 };
 
 static struct mock_domain *to_mock(struct iommu_domain *domain)
@@ -55,7 +57,8 @@ static int mock_map_pages(struct iommu_domain *domain, unsigned long iova,
 
 	md->map_calls++;
 	if (md->fail_nth && !--md->fail_nth)
-		return -ENOMEM;
+		return md->fail_err ?: -ENOMEM;
+	md->max_pgsize = max(md->max_pgsize, pgsize);
 	for (i = 0; i < pages; i++) {
 		unsigned long v = (PHYS_PFN(paddr) + i) << 8 | (prot & 0xff);
 
@@ -137,8 +140,9 @@ struct mock_exporter {
 	struct dma_buf_phys_range spans[MAX_SPANS];
 	unsigned int nr_spans;
 	bool revoked;		/* under the reservation lock */
+	int error;		/* returned by the next list asked for */
 	int lists;		/* lists handed out and not given back */
-	int list_calls;		/* map_phys_ranges() calls */
+	int list_calls;		/* get_phys_ranges() calls */
 };
 
 static int mock_pin(struct dma_buf_attachment *attach)
@@ -162,7 +166,7 @@ static void mock_unmap_ranges(struct dma_buf_attachment *a,
 {
 }
 
-static struct dma_buf_phys_ranges *mock_map_phys(struct dma_buf_attachment *a)
+static struct dma_buf_phys_ranges *mock_get_phys(struct dma_buf_attachment *a)
 {
 	struct mock_exporter *exp = a->dmabuf->priv;
 	struct dma_buf_phys_ranges *list;
@@ -171,6 +175,12 @@ static struct dma_buf_phys_ranges *mock_map_phys(struct dma_buf_attachment *a)
 	exp->list_calls++;
 	if (exp->revoked)
 		return ERR_PTR(-ENODEV);
+	if (exp->error) {
+		int error = exp->error;
+
+		exp->error = 0;
+		return ERR_PTR(error);
+	}
 	list = dma_buf_phys_ranges_alloc(exp->nr_spans, GFP_KERNEL);
 	if (!list)
 		return NULL;
@@ -179,8 +189,8 @@ static struct dma_buf_phys_ranges *mock_map_phys(struct dma_buf_attachment *a)
 	return list;
 }
 
-static void mock_unmap_phys(struct dma_buf_attachment *a,
-			    struct dma_buf_phys_ranges *list)
+static void mock_put_phys(struct dma_buf_attachment *a,
+			  struct dma_buf_phys_ranges *list)
 {
 	struct mock_exporter *exp = a->dmabuf->priv;
 
@@ -198,8 +208,8 @@ static const struct dma_buf_ops mock_ops = {
 	.unpin = mock_unpin,
 	.map_dma_ranges = mock_map_ranges,
 	.unmap_dma_ranges = mock_unmap_ranges,
-	.map_phys_ranges = mock_map_phys,
-	.unmap_phys_ranges = mock_unmap_phys,
+	.get_phys_ranges = mock_get_phys,
+	.put_phys_ranges = mock_put_phys,
 	.release = mock_release,
 };
 
@@ -360,6 +370,16 @@ static void set_revoked(struct fixture *f, bool revoked)
 	else
 		dma_buf_restore_mappings(f->dmabuf);
 	dma_resv_unlock(f->dmabuf->resv);
+}
+
+static unsigned long alignment(struct fixture *f, u64 offset)
+{
+	unsigned long align;
+
+	dma_resv_lock(f->dmabuf->resv, NULL);
+	align = dma_buf_iommu_alignment(f->attach, offset);
+	dma_resv_unlock(f->dmabuf->resv);
+	return align;
 }
 
 static unsigned long nr_ptes(struct mock_domain *md)
@@ -563,17 +583,96 @@ static void test_failed_restore_marked_reported_retried(struct kunit *test)
 	KUNIT_EXPECT_STREQ(test, "iommu_mappings:\t3\niommu_unrestored:\t0\n",
 			   iommu_fdinfo(f));
 
-	/* A failed record unmapped while failed */
+	/* The exporter fails to give its ranges: every record fails */
+	set_revoked(f, true);
+	f->exp->error = -ENOMEM;
+	set_revoked(f, false);
+	for (i = 0; i < 3; i++)
+		KUNIT_EXPECT_EQ(test, -ENOMEM, state(f, &m[i]));
+	KUNIT_EXPECT_EQ(test, 0UL, nr_ptes(md));
+	KUNIT_EXPECT_EQ(test, 0, f->exp->lists);
+	KUNIT_EXPECT_STREQ(test, "iommu_mappings:\t3\niommu_unrestored:\t3\n",
+			   iommu_fdinfo(f));
+
+	/* An IOMMU driver's -ENODEV is a failure, not a revoke */
 	set_revoked(f, true);
 	md->fail_nth = 1;
+	md->fail_err = -ENODEV;
 	set_revoked(f, false);
-	KUNIT_EXPECT_EQ(test, -ENOMEM, state(f, &m[0]));
+	KUNIT_EXPECT_EQ(test, -EIO, state(f, &m[0]));
+	KUNIT_EXPECT_EQ(test, 0, state(f, &m[1]));
+	KUNIT_EXPECT_STREQ(test, "iommu_mappings:\t3\niommu_unrestored:\t1\n",
+			   iommu_fdinfo(f));
+
+	/* A failed record unmapped while failed */
 	unmap(f, &m[0]);
 	KUNIT_EXPECT_STREQ(test, "iommu_mappings:\t2\niommu_unrestored:\t0\n",
 			   iommu_fdinfo(f));
 	unmap(f, &m[1]);
 	unmap(f, &m[2]);
 	KUNIT_EXPECT_EQ(test, 0UL, nr_ptes(md));
+}
+
+/* A first map that the IOMMU driver fails with -ENODEV: -EIO, no record. */
+static void test_first_map_failure_leaves_no_record(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+	struct mock_domain *md = mock_domain(test);
+	struct dma_buf_iommu_map m = {};
+
+	export(f, 4 * PAGE_SIZE, 2, 2 * PAGE_SIZE);
+	attach(f);
+	md->fail_nth = 2;
+	md->fail_err = -ENODEV;
+	KUNIT_EXPECT_EQ(test, -EIO, map(f, &m, md, 0, 0, 4 * PAGE_SIZE,
+					IOMMU_READ));
+	KUNIT_EXPECT_EQ(test, 0UL, nr_ptes(md));
+	KUNIT_EXPECT_EQ(test, 0UL, md->unflushed);
+	KUNIT_EXPECT_EQ(test, 0, f->exp->lists);
+	KUNIT_EXPECT_EQ(test, 0U, f->attach->map_count);
+}
+
+/* Memory and IOVA both 2 MiB aligned: 2 MiB IOMMU pages. */
+static void test_large_pages_where_aligned(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+	struct mock_domain *md = mock_domain(test);
+	struct dma_buf_iommu_map m = {};
+
+	export(f, SZ_4M, 1, SZ_4M);
+	attach(f);
+	KUNIT_ASSERT_EQ(test, 0, map(f, &m, md, SZ_2M, 0, SZ_4M, IOMMU_READ));
+	KUNIT_EXPECT_EQ(test, (size_t)SZ_2M, md->max_pgsize);
+	unmap(f, &m);
+
+	/* An IOVA 4 KiB off: 4 KiB pages only */
+	md->max_pgsize = 0;
+	KUNIT_ASSERT_EQ(test, 0, map(f, &m, md, SZ_2M + PAGE_SIZE, 0, SZ_2M,
+				     IOMMU_READ));
+	KUNIT_EXPECT_EQ(test, (size_t)PAGE_SIZE, md->max_pgsize);
+	unmap(f, &m);
+}
+
+/*
+ * The alignment an importer is told for an offset is the memory's, span
+ * by span; while revoked there is none.  The list taken to answer is
+ * given back.
+ */
+static void test_alignment_follows_memory(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+	unsigned long base = 1UL << __ffs64(FAKE_MMIO);
+
+	/* Span 0 at FAKE_MMIO + 2 MiB, span 1 at FAKE_MMIO */
+	export(f, SZ_4M, 2, SZ_2M);
+	attach(f);
+	KUNIT_EXPECT_EQ(test, (unsigned long)SZ_2M, alignment(f, 0));
+	KUNIT_EXPECT_EQ(test, PAGE_SIZE, alignment(f, PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, base, alignment(f, SZ_2M));
+	KUNIT_EXPECT_EQ(test, 0, f->exp->lists);
+
+	set_revoked(f, true);
+	KUNIT_EXPECT_EQ(test, 0UL, alignment(f, 0));
 }
 
 /* An exporter that gives System RAM as device memory is refused. */
@@ -677,10 +776,10 @@ KUNIT_ARRAY_PARAM(scale, scale_params, scale_desc);
 
 /*
  * N one-page mappings: revoke, restore and unmapping them all take one
- * domain call each and ask the exporter for its list once, so the work is
- * linear in N (times are in make bench).
+ * domain call each and ask the exporter for its list once (times are in
+ * make bench).
  */
-static void test_records_scale_linearly(struct kunit *test)
+static void test_one_domain_call_per_record(struct kunit *test)
 {
 	unsigned int n = *(const unsigned int *)test->param_value, i;
 	struct fixture *f = fixture(test);
@@ -718,11 +817,14 @@ static struct kunit_case dma_buf_iommu_cases[] = {
 	KUNIT_CASE(test_revoke_unmaps_before_notify_restore_maps_again),
 	KUNIT_CASE(test_map_while_revoked_filled_at_restore),
 	KUNIT_CASE(test_failed_restore_marked_reported_retried),
+	KUNIT_CASE(test_first_map_failure_leaves_no_record),
+	KUNIT_CASE(test_large_pages_where_aligned),
+	KUNIT_CASE(test_alignment_follows_memory),
 	KUNIT_CASE(test_system_ram_refused),
 	KUNIT_CASE(test_bad_arguments_refused),
 	KUNIT_CASE(test_size_not_page_multiple),
 	KUNIT_CASE(test_exporter_without_phys_refused),
-	KUNIT_CASE_PARAM(test_records_scale_linearly, scale_gen_params),
+	KUNIT_CASE_PARAM(test_one_domain_call_per_record, scale_gen_params),
 	{}
 };
 

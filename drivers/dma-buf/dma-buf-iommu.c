@@ -30,7 +30,7 @@
  *
  * - The importer asks for %DMA_BUF_MAP_IOMMU at attach, as its only type,
  *   with &dma_buf_attach_ops.allow_peer2peer and allow_revoke.  The
- *   exporter must have &dma_buf_ops.map_phys_ranges (-EOPNOTSUPP
+ *   exporter must have &dma_buf_ops.get_phys_ranges (-EOPNOTSUPP
  *   otherwise) and decides in its attach whether every device that may
  *   use the importer's page tables can reach the memory: a PCI exporter
  *   accepts only when the host bridge forwards peer-to-peer traffic from
@@ -59,6 +59,11 @@
  *   to.
  * - A mapping made while access is revoked is recorded and mapped at the
  *   next restore, so one model holds whenever the importer maps.
+ * - The importer functions are exported to iommufd alone, with
+ *   EXPORT_SYMBOL_GPL_FOR_MODULES().  6.12's module loader treats that as
+ *   an ordinary namespace ("module:iommufd", which this KUnit test imports
+ *   too), so on 6.12 the restriction holds by review, like the rule that
+ *   only the core calls &dma_buf_ops.get_phys_ranges: the ops are public.
  *
  * Unmap is O(1) per record and revoke and restore O(N) in the records,
  * with a cond_resched() between records: everything is under the
@@ -85,7 +90,7 @@ struct dma_buf_iommu_attach {
  * @nr: number of ranges, at least 1
  * @gfp: allocation flags
  *
- * For exporters, in &dma_buf_ops.map_phys_ranges.
+ * For exporters, in &dma_buf_ops.get_phys_ranges.
  *
  * Return: the list with @nr zeroed ranges, or NULL if @nr is 0 or memory
  * is short.
@@ -121,9 +126,9 @@ EXPORT_SYMBOL_NS_GPL(dma_buf_phys_ranges_free, DMA_BUF);
  */
 bool dma_buf_phys_ops_valid(const struct dma_buf_ops *ops)
 {
-	if (!ops->map_phys_ranges != !ops->unmap_phys_ranges)
+	if (!ops->get_phys_ranges != !ops->put_phys_ranges)
 		return false;
-	return !ops->map_phys_ranges || ops->pin;
+	return !ops->get_phys_ranges || ops->pin;
 }
 
 /* Does the importer take IOMMU-domain mappings (and then nothing else)? */
@@ -143,7 +148,7 @@ int dma_buf_iommu_attach(struct dma_buf_attachment *attach)
 		    !importer_ops->allow_peer2peer ||
 		    !importer_ops->allow_revoke))
 		return -EINVAL;
-	if (!attach->dmabuf->ops->map_phys_ranges)
+	if (!attach->dmabuf->ops->get_phys_ranges)
 		return -EOPNOTSUPP;
 	ia = kzalloc(sizeof(*ia), GFP_KERNEL_ACCOUNT);
 	if (!ia)
@@ -160,9 +165,15 @@ int dma_buf_iommu_attach(struct dma_buf_attachment *attach)
  */
 void dma_buf_iommu_detach(struct dma_buf_attachment *attach)
 {
+	struct dma_buf_iommu_map *map, *next;
+
 	if (!attach->iommu)
 		return;
 	dma_buf_iommu_revoke(attach);
+	list_for_each_entry_safe(map, next, &attach->iommu->maps, node) {
+		list_del_init(&map->node);
+		mem_cgroup_put(map->memcg);
+	}
 	kfree(attach->iommu);
 	attach->iommu = NULL;
 }
@@ -222,14 +233,14 @@ static int get_phys(struct dma_buf_attachment *attach)
 
 	if (ia->phys)
 		return 0;
-	phys = dmabuf->ops->map_phys_ranges(attach);
+	phys = dmabuf->ops->get_phys_ranges(attach);
 	if (!phys)
 		return -ENOMEM;
 	if (IS_ERR(phys))
 		return PTR_ERR(phys);
 	ret = check_phys_ranges(dmabuf, phys);
 	if (ret) {
-		dmabuf->ops->unmap_phys_ranges(attach, phys);
+		dmabuf->ops->put_phys_ranges(attach, phys);
 		return ret;
 	}
 	ia->phys = phys;
@@ -243,7 +254,7 @@ static void put_phys(struct dma_buf_attachment *attach)
 
 	if (!ia->phys)
 		return;
-	attach->dmabuf->ops->unmap_phys_ranges(attach, ia->phys);
+	attach->dmabuf->ops->put_phys_ranges(attach, ia->phys);
 	ia->phys = NULL;
 }
 
@@ -289,7 +300,8 @@ static int map_one(const struct dma_buf_phys_ranges *phys,
 		ret = -EINVAL;
 	if (ret && done)
 		unmap_iova(map, done);
-	return ret;
+	/* A record's -ENODEV means revoked; an IOMMU driver's is a failure */
+	return ret == -ENODEV ? -EIO : ret;
 }
 
 static bool is_iommu_attach(struct dma_buf_attachment *attach)
@@ -312,15 +324,17 @@ static bool is_iommu_attach(struct dma_buf_attachment *attach)
  *
  * Return: 0 when the record is made (dma_buf_iommu_map_state() says
  * whether the memory is mapped now), or an error and no record: -EINVAL
- * for an attachment of another type, an unaligned or empty part or one
- * past the buffer's pages, or an exporter whose ranges break the rules of
- * &struct dma_buf_phys_range (System RAM among them); the exporter's
- * errors; the errors of iommu_map(); -ENOMEM.
+ * for an attachment of another type, an unaligned or empty part, one
+ * past the buffer's pages or an IOVA range that wraps, or an exporter
+ * whose ranges break the rules of &struct dma_buf_phys_range (System RAM
+ * among them); the exporter's errors; the errors of iommu_map() (its
+ * -ENODEV as -EIO); -ENOMEM.
  */
 int dma_buf_iommu_map(struct dma_buf_attachment *attach,
 		      struct dma_buf_iommu_map *map)
 {
 	struct dma_buf_iommu_attach *ia;
+	unsigned long last;
 	u64 size;
 	int ret;
 
@@ -333,7 +347,8 @@ int dma_buf_iommu_map(struct dma_buf_attachment *attach,
 	size = PAGE_ALIGN((u64)attach->dmabuf->size);
 	if (!map->length || !PAGE_ALIGNED(map->offset) ||
 	    !PAGE_ALIGNED(map->length) || !PAGE_ALIGNED(map->iova) ||
-	    map->offset > size || map->length > size - map->offset)
+	    map->offset > size || map->length > size - map->offset ||
+	    check_add_overflow(map->iova, map->length - 1, &last))
 		return -EINVAL;
 
 	ret = get_phys(attach);
@@ -389,22 +404,6 @@ void dma_buf_iommu_unmap(struct dma_buf_attachment *attach,
 EXPORT_SYMBOL_GPL_FOR_MODULES(dma_buf_iommu_unmap, "iommufd");
 
 /**
- * dma_buf_iommu_map_state - is a mapping in place?
- * @map: a mapping made by dma_buf_iommu_map()
- *
- * The caller holds the reservation lock.
- *
- * Return: 0 while the memory is mapped, -ENODEV while the exporter has
- * revoked access, or the error of the last restore, which could not map
- * it and which the next restore retries.
- */
-int dma_buf_iommu_map_state(const struct dma_buf_iommu_map *map)
-{
-	return map->state;
-}
-EXPORT_SYMBOL_GPL_FOR_MODULES(dma_buf_iommu_map_state, "iommufd");
-
-/**
  * dma_buf_iommu_alignment - how an IOVA for part of a dma-buf should align
  * @attach: an attachment of type %DMA_BUF_MAP_IOMMU
  * @offset: a page-aligned byte offset in the dma-buf
@@ -413,21 +412,22 @@ EXPORT_SYMBOL_GPL_FOR_MODULES(dma_buf_iommu_map_state, "iommufd");
  * IOMMU pages.  The caller holds the reservation lock.
  *
  * Return: the largest power of two that divides the physical address of
- * @offset, or PAGE_SIZE if the exporter gives no ranges now (revoked).
+ * @offset, or 0, no preference, if the exporter gives no ranges now
+ * (revoked).
  */
 unsigned long dma_buf_iommu_alignment(struct dma_buf_attachment *attach,
 				      u64 offset)
 {
 	struct dma_buf_iommu_attach *ia;
-	unsigned long align = PAGE_SIZE;
+	unsigned long align = 0;
 	unsigned int i;
 
 	if (!is_iommu_attach(attach))
-		return PAGE_SIZE;
+		return 0;
 	dma_resv_assert_held(attach->dmabuf->resv);
 	ia = attach->iommu;
 	if (get_phys(attach))
-		return PAGE_SIZE;
+		return 0;
 	for (i = 0; i < ia->phys->nr; i++) {
 		const struct dma_buf_phys_range *r = &ia->phys->ranges[i];
 
@@ -446,18 +446,34 @@ unsigned long dma_buf_iommu_alignment(struct dma_buf_attachment *attach,
 }
 EXPORT_SYMBOL_GPL_FOR_MODULES(dma_buf_iommu_alignment, "iommufd");
 
-/* From dma_buf_move_notify(): unmap every record, give the ranges back. */
+/*
+ * From dma_buf_move_notify(): unmap every record, give the ranges back.
+ * The IOTLB of a domain is synced once for a run of records in it, and
+ * every domain's before this returns.
+ */
 void dma_buf_iommu_revoke(struct dma_buf_attachment *attach)
 {
 	struct dma_buf_iommu_attach *ia = attach->iommu;
+	struct iommu_domain *domain = NULL;
+	struct iommu_iotlb_gather gather;
 	struct dma_buf_iommu_map *map;
 
+	iommu_iotlb_gather_init(&gather);
 	list_for_each_entry(map, &ia->maps, node) {
-		if (!map->state)
-			unmap_iova(map, map->length);
+		if (!map->state) {
+			if (domain && domain != map->domain) {
+				iommu_iotlb_sync(domain, &gather);
+				iommu_iotlb_gather_init(&gather);
+			}
+			domain = map->domain;
+			WARN_ON(iommu_unmap_fast(domain, map->iova, map->length,
+						 &gather) != map->length);
+		}
 		map->state = -ENODEV;
 		cond_resched();
 	}
+	if (domain)
+		iommu_iotlb_sync(domain, &gather);
 	ia->nr_failed = 0;
 	put_phys(attach);
 }
@@ -495,7 +511,7 @@ static void restore_attach(struct dma_buf_attachment *attach)
  * dma_buf_restore_mappings - map a dma-buf into IOMMU domains again
  * @dmabuf: the buffer, whose exporter has given access back
  *
- * For exporters with &dma_buf_ops.map_phys_ranges, after they restore
+ * For exporters with &dma_buf_ops.get_phys_ranges, after they restore
  * access that they revoked with dma_buf_move_notify(), with the
  * reservation lock held: every IOMMU-domain mapping recorded for the
  * buffer is mapped again, at the same IOVA.  Importers of other types are

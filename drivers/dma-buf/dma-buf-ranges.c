@@ -85,7 +85,7 @@ struct dma_buf_ranges_sgt {
  * dma_buf_map_ranges() for %DMA_BUF_MAP_RANGES, dma_buf_iommu_map() for
  * %DMA_BUF_MAP_IOMMU.  Those of another kind warn once and fail with
  * -EINVAL.  %DMA_BUF_MAP_IOMMU is taken alone, from exporters with
- * &dma_buf_ops.map_phys_ranges only, and never converted (see
+ * &dma_buf_ops.get_phys_ranges only, and never converted (see
  * "IOMMU-domain mappings").
  *
  * The exporter's own kind is chosen where the importer takes it; the core

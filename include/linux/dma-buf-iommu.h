@@ -45,8 +45,22 @@ int dma_buf_iommu_map(struct dma_buf_attachment *attach,
 		      struct dma_buf_iommu_map *map);
 void dma_buf_iommu_unmap(struct dma_buf_attachment *attach,
 			 struct dma_buf_iommu_map *map);
-int dma_buf_iommu_map_state(const struct dma_buf_iommu_map *map);
 unsigned long dma_buf_iommu_alignment(struct dma_buf_attachment *attach,
 				      u64 offset);
+
+/**
+ * dma_buf_iommu_map_state - is a mapping in place?
+ * @map: a mapping made by dma_buf_iommu_map()
+ *
+ * The caller holds the dma-buf's reservation lock.
+ *
+ * Return: 0 while the memory is mapped, -ENODEV while the exporter has
+ * revoked access, or the error (never -ENODEV) of the last restore, which
+ * could not map it and which the exporter's next restore retries.
+ */
+static inline int dma_buf_iommu_map_state(const struct dma_buf_iommu_map *map)
+{
+	return map->state;
+}
 
 #endif /* __LINUX_DMA_BUF_IOMMU_H */

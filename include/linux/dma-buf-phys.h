@@ -26,7 +26,7 @@ struct dma_buf_phys_range {
  * struct dma_buf_phys_ranges - a dma-buf's memory by CPU physical address
  * @nr: number of entries in @ranges, at least 1
  * @exporter_priv: the exporter's own data for this list, for its
- *	&dma_buf_ops.unmap_phys_ranges; the core does not use it
+ *	&dma_buf_ops.put_phys_ranges; the core does not use it
  * @ranges: the spans, in dma-buf offset order, covering the whole buffer
  *
  * Only device memory is described this way: MMIO without struct pages,

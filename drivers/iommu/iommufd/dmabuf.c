@@ -27,8 +27,6 @@
 #include "io_pagetable.h"
 
 MODULE_IMPORT_NS(DMA_BUF);
-/* MODULE_IMPORT_NS() of the namespace of EXPORT_SYMBOL_GPL_FOR_MODULES() */
-MODULE_INFO(import_ns, "module:iommufd");
 
 /**
  * struct iopt_pages_dmabuf - the dma-buf side of IOPT_ADDRESS_DMABUF pages
@@ -219,7 +217,7 @@ static const struct dma_buf_attach_ops iopt_dmabuf_attach_ops = {
  * dma-buf's file, dropped by iopt_release_pages().
  *
  * Return: the pages, or an ERR_PTR: -EINVAL for an unaligned or empty
- * range or one past the end of the buffer, -EOVERFLOW if it wraps,
+ * range or one past the buffer's last page, -EOVERFLOW if it wraps,
  * -EOPNOTSUPP if the exporter cannot give physical ranges or refuses this
  * importer (for vfio-pci: its host bridge does not forward P2P), or
  * -ENOMEM.
@@ -236,7 +234,8 @@ struct iopt_pages *iopt_alloc_dmabuf_pages(struct dma_buf *dmabuf, u64 start,
 		return ERR_PTR(-EINVAL);
 	if (check_add_overflow(start, (u64)length, &end))
 		return ERR_PTR(-EOVERFLOW);
-	if (end > dmabuf->size)
+	/* The last page of a buffer of no page multiple is mapped whole */
+	if (end > PAGE_ALIGN((u64)dmabuf->size))
 		return ERR_PTR(-EINVAL);
 
 	pages = iopt_alloc_pages_common(start, length, writable);
@@ -290,7 +289,8 @@ void iopt_dmabuf_release(struct iopt_pages *pages)
  * An IOVA aligned like the memory's physical address gets the largest
  * IOMMU pages.
  *
- * Return: a value whose alignment the IOVA should share.
+ * Return: a value whose alignment the IOVA should share, or 0 for no
+ * preference while access is revoked.
  */
 unsigned long iopt_dmabuf_align_hint(struct iopt_pages *pages,
 				     unsigned long start_byte)

@@ -270,7 +270,7 @@ static void vfio_pci_dma_buf_unmap(struct dma_buf_attachment *attach,
 
 /* For the core's IOMMU-domain mappings: the slices as they are. */
 static struct dma_buf_phys_ranges *
-vfio_pci_dma_buf_map_phys(struct dma_buf_attachment *attach)
+vfio_pci_dma_buf_get_phys(struct dma_buf_attachment *attach)
 {
 	struct vfio_pci_dma_buf *priv = attach->dmabuf->priv;
 	struct dma_buf_phys_ranges *ranges;
@@ -291,8 +291,8 @@ vfio_pci_dma_buf_map_phys(struct dma_buf_attachment *attach)
 	return ranges;
 }
 
-static void vfio_pci_dma_buf_unmap_phys(struct dma_buf_attachment *attach,
-					struct dma_buf_phys_ranges *ranges)
+static void vfio_pci_dma_buf_put_phys(struct dma_buf_attachment *attach,
+				      struct dma_buf_phys_ranges *ranges)
 {
 	dma_buf_phys_ranges_free(ranges);
 	unmapped(attach);
@@ -386,8 +386,8 @@ static const struct dma_buf_ops vfio_pci_dma_buf_ops = {
 	.unpin = vfio_pci_dma_buf_unpin,
 	.map_dma_ranges = vfio_pci_dma_buf_map,
 	.unmap_dma_ranges = vfio_pci_dma_buf_unmap,
-	.map_phys_ranges = vfio_pci_dma_buf_map_phys,
-	.unmap_phys_ranges = vfio_pci_dma_buf_unmap_phys,
+	.get_phys_ranges = vfio_pci_dma_buf_get_phys,
+	.put_phys_ranges = vfio_pci_dma_buf_put_phys,
 	.mmap = vfio_pci_dma_buf_mmap,
 	.show_fdinfo = vfio_pci_dma_buf_show_fdinfo,
 	.release = vfio_pci_dma_buf_release,
