@@ -412,6 +412,73 @@ TEST_F(vmm, map_file_while_revoked_takes_dma_after_decode_on)
 	EXPECT_EQ(-1, fdinfo(self->dmabuf, "iommu_mappings:", val, sizeof(val)));
 }
 
+/*
+ * @n one-page copies of a dma-buf area in one IOAS, each a record of the
+ * dma-buf core per domain: a decode off/on cycle restores every one (the
+ * last copy takes edu's DMA), and unmapping all removes every record,
+ * with work linear in @n and no soft lockup in the log.  The times of the
+ * phases go to the log.
+ */
+static void copies(struct __test_metadata *_metadata, FIXTURE_DATA(vmm) *self,
+		   unsigned int n)
+{
+	struct iommu_ioas_copy cp = {
+		.size = sizeof(cp), .flags = RW, .dst_ioas_id = self->ioas,
+		.src_ioas_id = self->ioas, .length = SZ_4K,
+	};
+	double t_copy, t_off, t_on, t_unmap;
+	uint64_t iova = 0, last = 0;
+	uint8_t want[XFER];
+	long per_area;
+	unsigned int i;
+	char val[32];
+
+	ASSERT_EQ(0, map_file(self->iommufd, self->ioas, self->dmabuf, 0, SZ_4K,
+			      &iova, RW));
+	ASSERT_EQ(0, fdinfo(self->dmabuf, "iommu_mappings:", val, sizeof(val)));
+	per_area = atol(val);	/* one per domain */
+	ASSERT_LE(1, per_area);
+	cp.src_iova = iova;
+	t_copy = now_ms();
+	for (i = 0; i < n; i++) {
+		cp.dst_iova = 0;
+		ASSERT_EQ(0, ioctl(self->iommufd, IOMMU_IOAS_COPY, &cp));
+		last = cp.dst_iova;
+	}
+	t_copy = now_ms() - t_copy;
+	ASSERT_EQ(0, fdinfo(self->dmabuf, "iommu_mappings:", val, sizeof(val)));
+	EXPECT_EQ((n + 1) * per_area, atol(val));
+
+	t_off = now_ms();
+	ASSERT_EQ(0, set_command(&self->ivshmem, 0, PCI_COMMAND_MEMORY));
+	t_off = now_ms() - t_off;
+	t_on = now_ms();
+	ASSERT_EQ(0, set_command(&self->ivshmem, PCI_COMMAND_MEMORY, 0));
+	t_on = now_ms() - t_on;
+	ASSERT_EQ(0, fdinfo(self->dmabuf, "iommu_unrestored:", val, sizeof(val)));
+	EXPECT_EQ(0, atol(val));
+	fill(want, XFER, 15);
+	ASSERT_EQ(0, copy_from_ram(self, last, want));
+	EXPECT_EQ(0, memcmp(self->bar, want, XFER));
+
+	t_unmap = now_ms();
+	EXPECT_EQ((n + 1) * SZ_4K + SZ_64K, unmap_all(self->iommufd, self->ioas));
+	t_unmap = now_ms() - t_unmap;
+	EXPECT_EQ(-1, fdinfo(self->dmabuf, "iommu_mappings:", val, sizeof(val)));
+	TH_LOG("%u copies: copy %.0f ms, decode off %.0f ms, on %.0f ms, unmap %.0f ms",
+	       n, t_copy, t_off, t_on, t_unmap);
+}
+
+TEST_F(vmm, copies_1000_revoked_restored_unmapped)
+{
+	copies(_metadata, self, 1000);
+}
+
+TEST_F(vmm, copies_10000_revoked_restored_unmapped)
+{
+	copies(_metadata, self, 10000);
+}
+
 /* QEMU maps memfd guest RAM with MAP_FILE: edu DMAs into it. */
 TEST_F(vmm, memfd_takes_dma)
 {
