@@ -734,7 +734,11 @@ static void test_size_not_page_multiple(struct kunit *test)
 	unmap(f, &m);
 }
 
-/* An exporter without physical ranges cannot have an IOMMU importer. */
+/*
+ * An exporter without physical ranges, dynamic or static, cannot have an
+ * IOMMU importer; a static one cannot have the op at all (the core maps a
+ * static exporter's buffer at attach, for a device).
+ */
 static void test_exporter_without_phys_refused(struct kunit *test)
 {
 	static const struct dma_buf_ops ranges_only = {
@@ -744,25 +748,37 @@ static void test_exporter_without_phys_refused(struct kunit *test)
 		.unmap_dma_ranges = mock_unmap_ranges,
 		.release = mock_release,
 	};
-	DEFINE_DMA_BUF_EXPORT_INFO(info);
+	static const struct dma_buf_ops static_ranges = {
+		.map_dma_ranges = mock_map_ranges,
+		.unmap_dma_ranges = mock_unmap_ranges,
+		.release = mock_release,
+	};
+	const struct dma_buf_ops *ops[] = { &ranges_only, &static_ranges };
 	struct fixture *f = fixture(test);
-	struct dma_buf_attachment *a;
-	struct mock_exporter *exp;
+	unsigned int i;
 
-	exp = kzalloc(sizeof(*exp), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, exp);
-	info.ops = &ranges_only;
-	info.size = PAGE_SIZE;
-	info.priv = exp;
-	f->dmabuf = dma_buf_export(&info);
-	if (IS_ERR(f->dmabuf))
-		kfree(exp);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(f->dmabuf));
-	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test, put_dmabuf,
-							   f->dmabuf));
-	a = dma_buf_dynamic_attach(f->dmabuf, f->dev, &iommu_importer_ops,
-				   &f->imp);
-	KUNIT_EXPECT_EQ(test, -EOPNOTSUPP, PTR_ERR_OR_ZERO(a));
+	for (i = 0; i < ARRAY_SIZE(ops); i++) {
+		DEFINE_DMA_BUF_EXPORT_INFO(info);
+		struct dma_buf_attachment *a;
+		struct mock_exporter *exp;
+		struct dma_buf *dmabuf;
+
+		exp = kzalloc(sizeof(*exp), GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, exp);
+		info.ops = ops[i];
+		info.size = PAGE_SIZE;
+		info.priv = exp;
+		dmabuf = dma_buf_export(&info);
+		if (IS_ERR(dmabuf))
+			kfree(exp);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(dmabuf));
+		KUNIT_ASSERT_EQ(test, 0,
+				kunit_add_action_or_reset(test, put_dmabuf,
+							  dmabuf));
+		a = dma_buf_dynamic_attach(dmabuf, f->dev, &iommu_importer_ops,
+					   &f->imp);
+		KUNIT_EXPECT_EQ(test, -EOPNOTSUPP, PTR_ERR_OR_ZERO(a));
+	}
 }
 
 static const unsigned int scale_params[] = { 1, 100, 10000 };

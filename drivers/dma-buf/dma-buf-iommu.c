@@ -537,7 +537,9 @@ void dma_buf_iommu_show_fdinfo(struct seq_file *m, struct dma_buf *dmabuf)
 	unsigned int mapped = 0, failed = 0;
 	bool any = false;
 
-	if (dma_resv_lock_interruptible(dmabuf->resv, NULL))
+	/* Other buffers' fdinfo takes no lock but 6.12's */
+	if (!dmabuf->ops->get_phys_ranges ||
+	    dma_resv_lock_interruptible(dmabuf->resv, NULL))
 		return;
 	list_for_each_entry(attach, &dmabuf->attachments, node) {
 		if (attach->map_type != DMA_BUF_MAP_IOMMU)

@@ -21,6 +21,7 @@ void dma_buf_exporter_unmap_sgt(struct dma_buf_attachment *attach,
 
 /* dma-buf-ranges.c: an attachment's kind of mapping, and its cache. */
 int dma_buf_choose_map_type(struct dma_buf_attachment *attach);
+int dma_buf_map_type_allowed(struct dma_buf_attachment *attach);
 int dma_buf_ranges_cache(struct dma_buf_attachment *attach);
 void dma_buf_ranges_uncache(struct dma_buf_attachment *attach);
 

@@ -53,6 +53,7 @@ struct mock_exporter {
 	int range_maps;		/* calls of the range op */
 	int sgt_maps;		/* calls of the sg_table op */
 	int pins;
+	int detaches;		/* calls of the exporter's detach */
 };
 
 /* The importing device, one per test case. */
@@ -232,6 +233,40 @@ static const struct dma_buf_ops static_ranges_ops = {
 static const struct dma_buf_ops static_sgt_ops = {
 	.map_dma_buf = mock_map_sgt,
 	.unmap_dma_buf = mock_unmap_sgt,
+	.release = mock_release,
+};
+
+static const struct dma_buf_ops static_both_ops = {
+	.map_dma_buf = mock_map_sgt,
+	.unmap_dma_buf = mock_unmap_sgt,
+	.map_dma_ranges = mock_map_ranges,
+	.unmap_dma_ranges = mock_unmap_ranges,
+	.release = mock_release,
+};
+
+/* An exporter whose attach refuses peer-to-peer, as amdgpu's may. */
+static int mock_attach_no_p2p(struct dma_buf *dmabuf,
+			      struct dma_buf_attachment *attach)
+{
+	attach->peer2peer = false;
+	return 0;
+}
+
+static void mock_detach(struct dma_buf *dmabuf,
+			struct dma_buf_attachment *attach)
+{
+	struct mock_exporter *exp = dmabuf->priv;
+
+	exp->detaches++;
+}
+
+static const struct dma_buf_ops no_p2p_ranges_ops = {
+	.attach = mock_attach_no_p2p,
+	.detach = mock_detach,
+	.map_dma_ranges = mock_map_ranges,
+	.unmap_dma_ranges = mock_unmap_ranges,
+	.pin = mock_pin,
+	.unpin = mock_unpin,
 	.release = mock_release,
 };
 
@@ -1080,6 +1115,24 @@ static const struct type_cell type_cells[] = {
 	CELL(static_of_static_ranges_refused, NULL, &static_ranges_ops,
 	     -EOPNOTSUPP),
 	CELL(static_of_static_sgt, NULL, &static_sgt_ops, DMA_BUF_MAP_SGT),
+	CELL(ranges_of_static_both, &mock_importer_ops, &static_both_ops,
+	     DMA_BUF_MAP_RANGES),
+	CELL(p2p_sgt_of_static_both, &mock_sgt_importer_ops, &static_both_ops,
+	     DMA_BUF_MAP_SGT),
+	CELL(either_of_static_both, &mock_any_importer_ops, &static_both_ops,
+	     DMA_BUF_MAP_RANGES),
+	CELL(page_sgt_of_static_both, &mock_page_importer_ops,
+	     &static_both_ops, DMA_BUF_MAP_SGT),
+	CELL(static_of_static_both, NULL, &static_both_ops, DMA_BUF_MAP_SGT),
+	CELL(ranges_of_cached_sgt, &mock_importer_ops, &cached_sgt_ops,
+	     DMA_BUF_MAP_RANGES),
+	CELL(p2p_sgt_of_cached_sgt, &mock_sgt_importer_ops, &cached_sgt_ops,
+	     DMA_BUF_MAP_SGT),
+	CELL(either_of_cached_sgt, &mock_any_importer_ops, &cached_sgt_ops,
+	     DMA_BUF_MAP_SGT),
+	CELL(page_sgt_of_cached_sgt, &mock_page_importer_ops, &cached_sgt_ops,
+	     DMA_BUF_MAP_SGT),
+	CELL(static_of_cached_sgt, NULL, &cached_sgt_ops, DMA_BUF_MAP_SGT),
 };
 
 static void type_cell_desc(const struct type_cell *cell, char *desc)
@@ -1089,9 +1142,13 @@ static void type_cell_desc(const struct type_cell *cell, char *desc)
 
 KUNIT_ARRAY_PARAM(type_cell, type_cells, type_cell_desc);
 
-/* Map the attachment's one kind, check what came, give it back. */
+/*
+ * Map the attachment's one kind, check what came and the pins held while
+ * it is mapped, give it back.  @kept: the mapping stays with the
+ * attachment (cached at attach, or by cache_sgt_mapping).
+ */
 static void map_cell(struct mock_import *imp, struct dma_buf_attachment *attach,
-		     bool cached)
+		     bool kept, int pins)
 {
 	struct kunit *test = imp->test;
 
@@ -1101,7 +1158,8 @@ static void map_cell(struct mock_import *imp, struct dma_buf_attachment *attach,
 		ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
 		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ranges);
 		expect_ranges(test, ranges, imp->exp->spans, 2);
-		KUNIT_EXPECT_EQ(test, attach->map_count, cached ? 0 : 1);
+		KUNIT_EXPECT_EQ(test, attach->map_count, kept ? 0 : 1);
+		KUNIT_EXPECT_EQ(test, imp->exp->pins, pins);
 		dma_buf_unmap_ranges_unlocked(attach, ranges, DMA_BIDIRECTIONAL);
 	} else {
 		struct sg_table *sgt;
@@ -1116,7 +1174,8 @@ static void map_cell(struct mock_import *imp, struct dma_buf_attachment *attach,
 		for_each_sgtable_dma_sg(sgt, sg, i)
 			total += sg_dma_len(sg);
 		KUNIT_EXPECT_EQ(test, total, imp->dmabuf->size);
-		KUNIT_EXPECT_EQ(test, attach->map_count, cached ? 0 : 1);
+		KUNIT_EXPECT_EQ(test, attach->map_count, kept ? 0 : 1);
+		KUNIT_EXPECT_EQ(test, imp->exp->pins, pins);
 		dma_buf_unmap_attachment_unlocked(attach, sgt,
 						  DMA_BIDIRECTIONAL);
 	}
@@ -1127,8 +1186,11 @@ static void map_cell(struct mock_import *imp, struct dma_buf_attachment *attach,
  * Each cell: the kind chosen at attach (or the refusal, before the
  * exporter is asked), the exporter op that served it (its own kind where
  * it has it, else the core's conversion), the mapping cached at attach
- * where importer and exporter differ in dynamic-ness, pinned where the
- * exporter is dynamic, and everything given back at detach.
+ * where importer and exporter differ in dynamic-ness, or kept from the
+ * first map by cache_sgt_mapping; the pins: one for the cache of a
+ * dynamic exporter, and one per map of a dynamic importer when
+ * CONFIG_DMABUF_MOVE_NOTIFY is off (the suite runs on both kernels); and
+ * everything given back at detach.
  */
 static void test_map_type(struct kunit *test)
 {
@@ -1140,6 +1202,10 @@ static void test_map_type(struct kunit *test)
 	struct mock_import *imp = mock_setup(test, ops, spans, 2);
 	struct dma_buf_attachment *attach;
 	bool cached = !!cell->importer != !!ops->pin;
+	bool kept = cached || (ops->cache_sgt_mapping &&
+			       cell->want == DMA_BUF_MAP_SGT);
+	bool pin_per_map = ops->pin && cell->importer &&
+			   !IS_ENABLED(CONFIG_DMABUF_MOVE_NOTIFY);
 	bool native;
 
 	if (cell->importer)
@@ -1161,14 +1227,123 @@ static void test_map_type(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, cached ? 1 : 0);
 	KUNIT_EXPECT_EQ(test, imp->exp->pins, cached && ops->pin ? 1 : 0);
 
-	map_cell(imp, attach, cached);
+	map_cell(imp, attach, kept,
+		 (cached && ops->pin ? 1 : 0) + (pin_per_map ? 1 : 0));
+	KUNIT_EXPECT_EQ(test, imp->exp->pins, cached && ops->pin ? 1 : 0);
 	native = cell->want == DMA_BUF_MAP_RANGES ? !!ops->map_dma_ranges :
 						    !!ops->map_dma_buf;
 	KUNIT_EXPECT_EQ(test, imp->exp->range_maps + imp->exp->sgt_maps, 1);
 	KUNIT_EXPECT_EQ(test, cell->want == DMA_BUF_MAP_RANGES ?
 				      imp->exp->range_maps : imp->exp->sgt_maps,
 			native ? 1 : 0);
-	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, cached ? 1 : 0);
+	KUNIT_EXPECT_EQ(test, imp->exp->live_maps, kept ? 1 : 0);
+	detach(imp, attach);
+}
+
+/* Entries a greedy walk cuts [addr, addr + len) into under the limits. */
+static unsigned int greedy_segs(u64 addr, u64 len, u64 max_seg, u64 boundary)
+{
+	unsigned int n = 0;
+
+	while (len) {
+		u64 take = min3(len, max_seg, (addr | boundary) - addr + 1);
+
+		addr += take;
+		len -= take;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The page-less table's entry count, computed per range without a walk,
+ * is what the split fills, over spans, maximum segment sizes and segment
+ * boundaries that cut them in every way: each table is also checked entry
+ * by entry against the limits.
+ */
+static void test_sgt_split_count_matches_walk(struct kunit *test)
+{
+	static const struct dma_buf_range spans[] = {
+		{ 0x900000 - 3 * SZ_4K, SZ_2M + 5 * SZ_4K },
+		{ 0x7ff0000, SZ_1M },
+	};
+	static const u64 max_segs[] = {
+		SZ_4K, 3 * SZ_4K, SZ_64K, SZ_1M + SZ_4K,
+	};
+	static const unsigned long boundaries[] = {
+		SZ_64K - 1, SZ_1M - 1, 0xffffffffUL,
+	};
+	unsigned int i, j, k;
+
+	if (PAGE_SIZE != SZ_4K)
+		kunit_skip(test, "spans and limits are in 4 KiB pages");
+	for (i = 0; i < ARRAY_SIZE(spans); i++) {
+		for (j = 0; j < ARRAY_SIZE(max_segs); j++) {
+			for (k = 0; k < ARRAY_SIZE(boundaries); k++) {
+				struct mock_import *imp;
+				struct dma_buf_attachment *attach;
+
+				imp = mock_setup(test, &ranges_only_ops,
+						 &spans[i], 1);
+				set_seg_limits(imp, max_segs[j],
+					       boundaries[k]);
+				attach = attach_sgt(imp);
+				map_sgt_and_check(imp, attach,
+						  greedy_segs(spans[i].addr,
+							      spans[i].len,
+							      max_segs[j],
+							      boundaries[k]),
+						  max_segs[j], boundaries[k]);
+				detach(imp, attach);
+			}
+		}
+	}
+}
+
+/*
+ * A P2P sg_table importer of a range-only exporter whose attach clears
+ * peer2peer cannot use a page-less table: refused at attach, with the
+ * exporter's detach called; a range importer still attaches.
+ */
+static void test_exporter_clears_peer2peer(struct kunit *test)
+{
+	static const struct dma_buf_range span = { 0x10000, SZ_64K };
+	struct mock_import *imp = mock_setup(test, &no_p2p_ranges_ops, &span, 1);
+	struct dma_buf_attachment *attach;
+
+	attach = dma_buf_dynamic_attach(imp->dmabuf, imp->dev,
+					&mock_sgt_importer_ops, imp);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(attach), -EOPNOTSUPP);
+	KUNIT_EXPECT_EQ(test, imp->exp->detaches, 1);
+	KUNIT_EXPECT_EQ(test, imp->exp->range_maps, 0);
+
+	attach = attach_dynamic(imp);
+	KUNIT_EXPECT_EQ(test, attach->map_type, DMA_BUF_MAP_RANGES);
+	detach(imp, attach);
+	KUNIT_EXPECT_EQ(test, imp->exp->detaches, 2);
+}
+
+/*
+ * An sg_table longer than the buffer (6.12's importers used only what
+ * they asked for) gives ranges cut at the buffer's last page.
+ */
+static void test_sgt_longer_than_buffer(struct kunit *test)
+{
+	static const struct dma_buf_range spans[] = {
+		{ 0x10000, SZ_64K }, { 0x90000, SZ_128K },
+	};
+	static const struct dma_buf_range want[] = {
+		{ 0x10000, SZ_64K }, { 0x90000, SZ_64K },
+	};
+	struct mock_import *imp = mock_setup_sized(test, &sgt_only_ops, spans,
+						   2, SZ_128K);
+	struct dma_buf_attachment *attach = attach_dynamic(imp);
+	const struct dma_buf_ranges *ranges;
+
+	ranges = dma_buf_map_ranges_unlocked(attach, DMA_BIDIRECTIONAL);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ranges);
+	expect_ranges(test, ranges, want, 2);
+	dma_buf_unmap_ranges_unlocked(attach, ranges, DMA_BIDIRECTIONAL);
 	detach(imp, attach);
 }
 
@@ -1295,6 +1470,9 @@ static struct kunit_case dma_buf_ranges_cases[] = {
 	KUNIT_CASE(test_cache_sgt_mapping),
 	KUNIT_CASE_PARAM(test_map_type, type_cell_gen_params),
 	KUNIT_CASE(test_size_not_page_multiple),
+	KUNIT_CASE(test_exporter_clears_peer2peer),
+	KUNIT_CASE(test_sgt_longer_than_buffer),
+	KUNIT_CASE(test_sgt_split_count_matches_walk),
 	KUNIT_CASE(test_sgt_too_many_entries),
 	KUNIT_CASE(test_attach_cache_error),
 	{}

@@ -107,14 +107,23 @@ struct dma_buf_ranges_sgt {
  *     split so that no entry is longer than dma_get_max_seg_size() of the
  *     importing device (rounded down to whole pages) or crosses its
  *     dma_get_seg_boundary(): importers program entries into hardware
- *     with those limits, where mainline's page-less tables are split only
- *     at UINT_MAX.  Only importers that set
- *     &dma_buf_attach_ops.allow_peer2peer take one; others walk the pages
- *     of what they import, and their attach fails with -EOPNOTSUPP.  A
- *     table of more than INT_MAX entries is refused with -E2BIG, counted
- *     without walking it.
+ *     with those limits.  Only importers that set
+ *     &dma_buf_attach_ops.allow_peer2peer take one, and only if the
+ *     exporter's attach leaves &dma_buf_attachment.peer2peer set; others
+ *     walk the pages of what they import, and their attach fails with
+ *     -EOPNOTSUPP.  A table of more than INT_MAX entries is refused with
+ *     -E2BIG, counted without walking it.
  * (2) The exporter's sg_table mapped, and its DMA side returned with
- *     DMA-contiguous entries merged.
+ *     DMA-contiguous entries merged, cut at the buffer's last page (6.12's
+ *     importers used no more of a longer table than the buffer) and the
+ *     last range rounded up to it.
+ *
+ * Whatever the kind, where importer and exporter differ in dynamic-ness
+ * the one mapping is made at attach (a dynamic exporter pinned for it)
+ * and kept until detach; &dma_buf_ops.cache_sgt_mapping keeps an sg_table
+ * attachment's first mapping; otherwise a dynamic importer of a dynamic
+ * exporter gets a mapping per map, pinned for its life when
+ * CONFIG_DMABUF_MOVE_NOTIFY is off.
  */
 
 /**
@@ -257,14 +266,17 @@ static unsigned int merge_sgt(struct sg_table *sgt, struct dma_buf_range *out)
 
 /*
  * A list for range importers of an sg_table mapping: released with it.
- * The last range is rounded up to a page, which the exporter's last entry
- * ends short of when the buffer's size is not a page multiple.
+ * It ends at the buffer's last page: a longer table is cut there, and a
+ * last entry that ends short of it (a buffer of no page multiple) is
+ * rounded up.
  */
 static struct dma_buf_ranges *ranges_from_sgt(struct dma_buf *dmabuf,
 					      struct sg_table *sgt)
 {
-	struct dma_buf_ranges *ranges;
+	u64 left = PAGE_ALIGN((u64)dmabuf->size);
 	unsigned int nr = merge_sgt(sgt, NULL);
+	struct dma_buf_ranges *ranges;
+	unsigned int i;
 	int ret;
 
 	if (!nr)
@@ -273,10 +285,23 @@ static struct dma_buf_ranges *ranges_from_sgt(struct dma_buf *dmabuf,
 	if (!ranges)
 		return ERR_PTR(-ENOMEM);
 	merge_sgt(sgt, ranges->ranges);
-	ranges->ranges[nr - 1].len = PAGE_ALIGN(ranges->ranges[nr - 1].len);
+	for (i = 0; i < nr; i++) {
+		struct dma_buf_range *r = &ranges->ranges[i];
+
+		if (r->len >= left) {
+			r->len = left;
+			ranges->nr = i + 1;
+			break;
+		}
+		left -= r->len;
+	}
+	ranges->ranges[ranges->nr - 1].len =
+		PAGE_ALIGN(ranges->ranges[ranges->nr - 1].len);
 	to_core(ranges)->sgt = sgt;
 	ret = check_ranges(dmabuf, ranges);
 	if (ret) {
+		pr_warn_ratelimited("dma-buf: %s: sg_table not usable as ranges: %d\n",
+				    dmabuf->exp_name, ret);
 		dma_buf_ranges_free(ranges);
 		return ERR_PTR(ret);
 	}
@@ -365,6 +390,24 @@ int dma_buf_choose_map_type(struct dma_buf_attachment *attach)
 	else if (attach->peer2peer)
 		attach->map_type = DMA_BUF_MAP_SGT;
 	else
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+/**
+ * dma_buf_map_type_allowed - does the exporter's attach leave the type?
+ * @attach: the attachment, after the exporter's &dma_buf_ops.attach
+ *
+ * An exporter may clear &dma_buf_attachment.peer2peer in its attach
+ * (amdgpu does for devices it cannot reach): a page-less sg_table is then
+ * no use to the importer, which is refused now rather than at each map.
+ *
+ * Return: 0 or -EOPNOTSUPP.
+ */
+int dma_buf_map_type_allowed(struct dma_buf_attachment *attach)
+{
+	if (attach->map_type == DMA_BUF_MAP_SGT &&
+	    !attach->dmabuf->ops->map_dma_buf && !attach->peer2peer)
 		return -EOPNOTSUPP;
 	return 0;
 }

@@ -83,14 +83,13 @@ struct vfio_pci_dma_buf {
 
 /*
  * MMIO has no CPU cache lines to sync, and several importers may map the
- * same BAR at once, which DMA-API debug allows only without CPU syncs
- * (mainline's DMA_ATTR_MMIO means both).
+ * same BAR at once, which DMA-API debug allows only without CPU syncs.
  */
 #define VFIO_DMA_BUF_MAP_ATTRS	DMA_ATTR_SKIP_CPU_SYNC
 
 /* Per attachment, under the dma-buf's reservation lock. */
 struct vfio_pci_dma_buf_attachment {
-	enum pci_p2pdma_map_type map_type;	/* how the importer reaches the BAR */
+	enum pci_p2pdma_map_type p2p_type;	/* how the importer reaches the BAR */
 	u32 nr_mapped;				/* to name a stuck importer */
 };
 
@@ -134,7 +133,7 @@ static int vfio_pci_dma_buf_attach(struct dma_buf *dmabuf,
 	va = kzalloc(sizeof(*va), GFP_KERNEL);
 	if (!va)
 		return -ENOMEM;
-	va->map_type = type;
+	va->p2p_type = type;
 	attach->priv = va;
 	return 0;
 }
@@ -186,7 +185,7 @@ static void unmap_slices(struct dma_buf_attachment *attach,
 	struct vfio_pci_dma_buf_attachment *va = attach->priv;
 	u32 i;
 
-	if (va->map_type != PCI_P2PDMA_MAP_THRU_HOST_BRIDGE)
+	if (va->p2p_type != PCI_P2PDMA_MAP_THRU_HOST_BRIDGE)
 		return;
 	for (i = 0; i < nr; i++)
 		dma_unmap_resource(attach->dev, ranges->ranges[i].addr,
@@ -235,7 +234,7 @@ vfio_pci_dma_buf_map(struct dma_buf_attachment *attach,
 		struct dma_buf_range *r = &ranges->ranges[i];
 
 		r->len = len;
-		if (va->map_type == PCI_P2PDMA_MAP_BUS_ADDR) {
+		if (va->p2p_type == PCI_P2PDMA_MAP_BUS_ADDR) {
 			r->addr = bus_address(priv, phys);
 			/* Never let the device see a truncated address. */
 			if (r->addr + len - 1 > mask)
@@ -394,8 +393,9 @@ static const struct dma_buf_ops vfio_pci_dma_buf_ops = {
 };
 
 /*
- * The checks that need no address, in mainline's order: every slice's
- * length and alignment, then their sum, which becomes the dma-buf's size.
+ * The checks that need no address, in the order of the uAPI's errors:
+ * every slice's length and alignment, then their sum, which becomes the
+ * dma-buf's size.
  */
 static int check_lengths(const struct vfio_region_dma_range *ranges, u32 nr,
 			 u64 *size)
