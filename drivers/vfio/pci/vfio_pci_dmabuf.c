@@ -6,10 +6,10 @@
  * slices as DMA ranges for its own device, by PCI bus address when the two
  * devices talk through switches, mapped with dma_map_resource() when the
  * path crosses a host bridge.  Legacy sg_table importers are served by the
- * dma-buf core.  No struct pages exist for the BAR.  An importer that owns
- * IOMMU page tables (iommufd) gets the slices' physical addresses instead,
- * if peer-to-peer traffic from any device reaches them, for the dma-buf
- * core to map into its IOMMU domains.
+ * dma-buf core.  No struct pages exist for the BAR.  For an importer that
+ * owns IOMMU page tables (iommufd) the dma-buf core takes the slices'
+ * physical addresses instead, if peer-to-peer traffic from any device
+ * reaches them, and maps them into the importer's IOMMU domains.
  *
  * Only drivers that describe their regions offer the feature
  * (vfio_pci_core_device.pci_ops->get_dmabuf_phys): a variant driver may
