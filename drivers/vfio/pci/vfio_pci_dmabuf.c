@@ -18,11 +18,14 @@
  * Access is revoked whenever the user can no longer reach the BAR either:
  * memory decode off, reset, low power, and for good when the device is
  * closed.  A revoke tells every dma-buf's importers through move_notify
- * first, zaps CPU mappings, then waits once for all of them to give their
- * mappings back and for their fences: a short wait while the device stays
- * with its user, for as long as it takes when it is closed, so nothing
- * DMA-reachable outlives the user.  Restoring decode lets importers map
- * again, and has the core map again what it unmapped from IOMMU domains.
+ * first, zaps CPU mappings, then waits, without a bound, for all of them to
+ * give their mappings back and for the fences they had queued: only
+ * importers that give mappings back within move_notify may attach, so the
+ * wait is short unless an importer breaks that promise or a fence never
+ * signals.  The wait can be killed where the user asked for the revoke (a
+ * config write, a reset ioctl, low power): the call fails and the dma-bufs
+ * stay revoked.  Restoring decode lets importers map again, and has the
+ * core map again what it unmapped from IOMMU domains.
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-buf-phys.h>
@@ -38,26 +41,25 @@
 
 MODULE_IMPORT_NS(DMA_BUF);
 
-/*
- * How long a revoke waits for importers to give their mappings back and
- * their fences to signal; at close, how long before a stuck importer is
- * reported (the wait goes on).
- */
-#define VFIO_DMA_BUF_REVOKE_TIMEOUT_MS	5000
+/* How often a revoke names the importers it still waits for. */
+#define VFIO_DMA_BUF_REPORT_MS	5000
 
 /**
  * struct vfio_pci_dma_buf - a dma-buf made of slices of one BAR
  * @dmabuf: the dma-buf
  * @vdev: the device; NULL once the device is closed and the dma-buf dead
- * @dmabufs_elm: entry in @vdev->dmabufs, under @vdev->memory_lock
+ * @dmabufs_elm: entry in @vdev->dmabufs.list, under @vdev->dmabufs.lock
  * @pdev: the PCI device, referenced for as long as the dma-buf exists
  * @bar: the BAR the slices are in
  * @revoked: importers may not map; under the dma-buf's reservation lock
  * @nr_mapped: mappings handed out and not yet given back
  * @unmapped: woken when @nr_mapped drops to 0
- * @revoke_fences: the reservation's fences when access was last revoked;
- *	under the device's memory_lock
- * @waiting: the revoke in progress waits for this one; under memory_lock
+ * @revoke_fences: the reservation's fences when access was revoked, until
+ *	the revoke's wait ends; under the device's dmabufs.lock
+ * @all_fences: no memory for @revoke_fences: wait for every fence of the
+ *	reservation instead; under dmabufs.lock
+ * @unsettled: revoked, and not yet waited for to the end (a killed wait
+ *	leaves it so for the next revoke to finish); under dmabufs.lock
  * @nr_ranges: number of slices
  * @ranges: the slices: where the user asked for them in the region, and
  *	their CPU physical address from the driver's get_dmabuf_phys
@@ -72,7 +74,8 @@ struct vfio_pci_dma_buf {
 	atomic_t nr_mapped;
 	wait_queue_head_t unmapped;
 	struct dma_fence *revoke_fences;
-	bool waiting;
+	bool all_fences;
+	bool unsettled;
 	u32 nr_ranges;
 	struct vfio_pci_dma_buf_range {
 		u64 offset;
@@ -327,11 +330,15 @@ static const struct vm_operations_struct vfio_pci_dma_buf_vm_ops = {
 	.fault = vfio_pci_dma_buf_fault,
 };
 
-/* CPU access: uncached, faulted a page at a time, zapped on revoke. */
+/*
+ * CPU access: uncached, faulted a page at a time, zapped on revoke.  Only
+ * shared mappings; one of a read-only file lacks VM_SHARED but has
+ * VM_MAYSHARE, and mmap() has already held its access to the file's.
+ */
 static int vfio_pci_dma_buf_mmap(struct dma_buf *dmabuf,
 				 struct vm_area_struct *vma)
 {
-	if (!(vma->vm_flags & VM_SHARED))
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 
 	/* As vfio_pci_core_mmap() maps the BARs. */
@@ -368,14 +375,14 @@ static void vfio_pci_dma_buf_release(struct dma_buf *dmabuf)
 	 * the device alive until this unlinks itself.
 	 */
 	if (priv->vdev) {
-		down_write(&priv->vdev->memory_lock);
+		mutex_lock(&priv->vdev->dmabufs.lock);
 		list_del_init(&priv->dmabufs_elm);
-		up_write(&priv->vdev->memory_lock);
+		mutex_unlock(&priv->vdev->dmabufs.lock);
 		vfio_device_put_registration(&priv->vdev->vdev);
 	}
 	dma_fence_put(priv->revoke_fences);
 	pci_dev_put(priv->pdev);
-	kfree(priv);
+	kvfree(priv);
 }
 
 static const struct dma_buf_ops vfio_pci_dma_buf_ops = {
@@ -510,8 +517,9 @@ new_dma_buf(struct vfio_pci_core_device *vdev, u32 bar,
 	int ret;
 	u32 i;
 
-	phys = kcalloc(nr, sizeof(*phys), GFP_KERNEL);
-	priv = kzalloc(struct_size(priv, ranges, nr), GFP_KERNEL);
+	/* Up to 1.5 MiB that lives as long as the file: the user's memcg's. */
+	phys = kvcalloc(nr, sizeof(*phys), GFP_KERNEL);
+	priv = kvzalloc(struct_size(priv, ranges, nr), GFP_KERNEL_ACCOUNT);
 	ret = -ENOMEM;
 	if (!phys || !priv)
 		goto err;
@@ -523,6 +531,15 @@ new_dma_buf(struct vfio_pci_core_device *vdev, u32 bar,
 	for (i = 0; i < nr; i++)
 		if (WARN_ON_ONCE(!in_bar(vdev, bar, phys[i], ranges[i].length)))
 			goto err;
+	/*
+	 * Claim the BAR as read, write and mmap of its region do: a BAR that
+	 * another owner holds is not the user's to hand to peers (-EBUSY).
+	 * The claim lasts until the device is closed, after every dma-buf of
+	 * it has been revoked for good.
+	 */
+	ret = vfio_pci_core_setup_barmap(vdev, bar);
+	if (ret)
+		goto err;
 
 	priv->nr_ranges = nr;
 	for (i = 0; i < nr; i++) {
@@ -530,7 +547,7 @@ new_dma_buf(struct vfio_pci_core_device *vdev, u32 bar,
 		priv->ranges[i].length = ranges[i].length;
 		priv->ranges[i].phys = phys[i];
 	}
-	kfree(phys);
+	kvfree(phys);
 	priv->bar = bar;
 	priv->pdev = pci_dev_get(vdev->pdev);
 	INIT_LIST_HEAD(&priv->dmabufs_elm);
@@ -538,8 +555,8 @@ new_dma_buf(struct vfio_pci_core_device *vdev, u32 bar,
 	return priv;
 
 err:
-	kfree(priv);
-	kfree(phys);
+	kvfree(priv);
+	kvfree(phys);
 	return ERR_PTR(ret);
 }
 
@@ -590,15 +607,15 @@ int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
 	if ((get.open_flags & ~open_ok) || (get.open_flags & O_ACCMODE) == O_ACCMODE)
 		return -EINVAL;
 
-	ranges = memdup_array_user(&arg->dma_ranges, get.nr_ranges,
-				   sizeof(*ranges));
+	ranges = vmemdup_array_user(&arg->dma_ranges, get.nr_ranges,
+				    sizeof(*ranges));
 	if (IS_ERR(ranges))
 		return PTR_ERR(ranges);
 	page_of_subpage_bar(vdev, get.region_index, ranges, get.nr_ranges);
 	ret = check_lengths(ranges, get.nr_ranges, &size);
 	priv = ret ? ERR_PTR(ret) :
 		     new_dma_buf(vdev, get.region_index, ranges, get.nr_ranges);
-	kfree(ranges);
+	kvfree(ranges);
 	if (IS_ERR(priv))
 		return PTR_ERR(priv);
 
@@ -610,7 +627,7 @@ int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
 	if (IS_ERR(priv->dmabuf)) {
 		ret = PTR_ERR(priv->dmabuf);
 		pci_dev_put(priv->pdev);
-		kfree(priv);
+		kvfree(priv);
 		return ret;
 	}
 
@@ -622,11 +639,14 @@ int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
 		return -ENODEV;
 	}
 	priv->vdev = vdev;
+	mutex_lock(&vdev->dmabufs.lock);
 	dma_resv_lock(priv->dmabuf->resv, NULL);
 	priv->revoked = vdev->pm_runtime_engaged ||
-			!__vfio_pci_memory_enabled(vdev);
+			!__vfio_pci_memory_enabled(vdev) ||
+			vdev->dmabufs.user_off || vdev->dmabufs.resets;
 	dma_resv_unlock(priv->dmabuf->resv);
-	list_add_tail(&priv->dmabufs_elm, &vdev->dmabufs);
+	list_add_tail(&priv->dmabufs_elm, &vdev->dmabufs.list);
+	mutex_unlock(&vdev->dmabufs.lock);
 	up_write(&vdev->memory_lock);
 
 	ret = dma_buf_fd(priv->dmabuf, get.open_flags);
@@ -640,9 +660,10 @@ int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
  * fences its reservation holds: DMA queued before move_notify may still
  * target the BAR, whereas fences added later cannot (no mapping is left
  * to queue DMA on), so the wait is for this snapshot only and nobody can
- * prolong it by adding fences.  Return: true if the access changed.
+ * prolong it by adding fences.  Without memory for the snapshot the wait
+ * is for every fence of the reservation.
  */
-static bool set_revoked(struct vfio_pci_dma_buf *priv, bool revoked)
+static void set_revoked(struct vfio_pci_dma_buf *priv, bool revoked)
 {
 	bool changed;
 
@@ -657,32 +678,28 @@ static bool set_revoked(struct vfio_pci_dma_buf *priv, bool revoked)
 	}
 	if (changed && revoked) {
 		dma_fence_put(priv->revoke_fences);
-		/* On -ENOMEM no snapshot: only the unmaps are waited for. */
 		if (dma_resv_get_singleton(priv->dmabuf->resv,
 					   DMA_RESV_USAGE_BOOKKEEP,
-					   &priv->revoke_fences))
+					   &priv->revoke_fences)) {
 			priv->revoke_fences = NULL;
+			priv->all_fences = true;
+		}
+		priv->unsettled = true;
 	}
 	dma_resv_unlock(priv->dmabuf->resv);
 	if (changed && revoked)
 		unmap_mapping_range(priv->dmabuf->file->f_mapping, 0, 0, true);
-	return changed;
 }
 
-/*
- * Wait until @deadline for @priv's importers to give their mappings back
- * and for the fences of the revoke to signal.
- */
-static bool wait_released(struct vfio_pci_dma_buf *priv, unsigned long deadline)
+/* Have the fences of @priv's revoke signalled within @timeout jiffies? */
+static bool fences_done(struct vfio_pci_dma_buf *priv, long timeout)
 {
-	long left = time_after(deadline, jiffies) ? deadline - jiffies : 0;
-
-	left = wait_event_timeout(priv->unmapped,
-				  !atomic_read(&priv->nr_mapped), left);
-	if (!left)
-		return false;
+	if (priv->all_fences)
+		return dma_resv_wait_timeout(priv->dmabuf->resv,
+					     DMA_RESV_USAGE_BOOKKEEP, false,
+					     timeout) > 0;
 	return !priv->revoke_fences ||
-	       dma_fence_wait_timeout(priv->revoke_fences, false, left) > 0;
+	       dma_fence_wait_timeout(priv->revoke_fences, false, timeout) > 0;
 }
 
 /*
@@ -690,10 +707,9 @@ static bool wait_released(struct vfio_pci_dma_buf *priv, unsigned long deadline)
  * fences have not signalled.  A warning, not a WARN: the user may control
  * the importer (a long GPU job), and must not panic a panic_on_warn host.
  */
-static void report_stuck(struct vfio_pci_dma_buf *priv, bool closing)
+static void report_stuck(struct vfio_pci_dma_buf *priv, const char *after,
+			 unsigned int ms)
 {
-	const char *what = closing ? "after close; close waits for it" :
-			   "after revoke; carrying on";
 	struct dma_buf_attachment *attach;
 	u32 named = 0;
 
@@ -705,52 +721,97 @@ static void report_stuck(struct vfio_pci_dma_buf *priv, bool closing)
 			continue;
 		named += va->nr_mapped;
 		dev_warn_ratelimited(&priv->pdev->dev,
-				     "dma-buf importer %s %s holds BAR %u %u ms %s\n",
+				     "dma-buf importer %s %s holds BAR %u %u ms after %s; waiting\n",
 				     dev_driver_string(attach->dev),
-				     dev_name(attach->dev), priv->bar,
-				     VFIO_DMA_BUF_REVOKE_TIMEOUT_MS, what);
+				     dev_name(attach->dev), priv->bar, ms, after);
 	}
 	dma_resv_unlock(priv->dmabuf->resv);
 	if (atomic_read(&priv->nr_mapped) > named)
 		dev_warn_ratelimited(&priv->pdev->dev,
-				     "dma-buf of BAR %u: an importer detached without unmapping, %s\n",
-				     priv->bar, what);
+				     "dma-buf of BAR %u: an importer detached without unmapping, %u ms after %s; waiting\n",
+				     priv->bar, ms, after);
 	else if (!named)
 		dev_warn_ratelimited(&priv->pdev->dev,
-				     "dma-buf of BAR %u: fences unsignalled %u ms %s\n",
-				     priv->bar, VFIO_DMA_BUF_REVOKE_TIMEOUT_MS, what);
+				     "dma-buf of BAR %u: fences unsignalled %u ms after %s; waiting\n",
+				     priv->bar, ms, after);
 }
 
 /*
- * Revoke or restore every live dma-buf of @vdev: notify them all first,
- * then, to revoke with @wait, wait once, VFIO_DMA_BUF_REVOKE_TIMEOUT_MS at
- * most, for those this call revoked.  A dma-buf being released (no file
- * reference left) has no importers or CPU mappings to act on.
+ * Wait, without a bound, until @priv's importers have given every mapping
+ * back and the fences of its revoke have signalled, naming them in the log
+ * every VFIO_DMA_BUF_REPORT_MS.  Return: 0, or -EINTR when @killable and
+ * a fatal signal came first; @priv then stays unsettled.
  */
-static void set_all_revoked(struct vfio_pci_core_device *vdev, bool revoked,
-			    bool wait)
+static int wait_settled(struct vfio_pci_dma_buf *priv, bool killable,
+			const char *after)
+{
+	const long slice = HZ / 10;	/* how soon a fatal signal is seen */
+	unsigned long start = jiffies;
+	unsigned long report = start + msecs_to_jiffies(VFIO_DMA_BUF_REPORT_MS);
+
+	while (!wait_event_timeout(priv->unmapped,
+				   !atomic_read(&priv->nr_mapped), slice) ||
+	       !fences_done(priv, slice)) {
+		if (killable && fatal_signal_pending(current))
+			return -EINTR;
+		if (time_after(jiffies, report)) {
+			report_stuck(priv, after, jiffies_to_msecs(jiffies - start));
+			report = jiffies + msecs_to_jiffies(VFIO_DMA_BUF_REPORT_MS);
+		}
+	}
+	dma_fence_put(priv->revoke_fences);
+	priv->revoke_fences = NULL;
+	priv->all_fences = false;
+	priv->unsettled = false;
+	return 0;
+}
+
+/*
+ * Revoke or restore every live dma-buf of @vdev.  A dma-buf being
+ * released (no file reference left) has no importers or CPU mappings to
+ * act on.
+ */
+static void set_all_revoked(struct vfio_pci_core_device *vdev, bool revoked)
 {
 	struct vfio_pci_dma_buf *priv;
-	unsigned long deadline;
 
-	lockdep_assert_held_write(&vdev->memory_lock);
-	list_for_each_entry(priv, &vdev->dmabufs, dmabufs_elm) {
+	lockdep_assert_held(&vdev->dmabufs.lock);
+	list_for_each_entry(priv, &vdev->dmabufs.list, dmabufs_elm) {
 		if (!get_file_active(&priv->dmabuf->file))
 			continue;
-		priv->waiting = set_revoked(priv, revoked);
+		set_revoked(priv, revoked);
 		dma_buf_put(priv->dmabuf);
 	}
-	if (!revoked || !wait)
-		return;
+}
 
-	deadline = jiffies + msecs_to_jiffies(VFIO_DMA_BUF_REVOKE_TIMEOUT_MS);
-	list_for_each_entry(priv, &vdev->dmabufs, dmabufs_elm) {
-		if (!priv->waiting || !get_file_active(&priv->dmabuf->file))
+/*
+ * Wait for every revoked dma-buf of @vdev to settle.  Return: 0, or -EINTR
+ * when @killable and a fatal signal came first.
+ */
+static int wait_all_settled(struct vfio_pci_core_device *vdev, bool killable,
+			    const char *after)
+{
+	struct vfio_pci_dma_buf *priv;
+	int ret = 0;
+
+	lockdep_assert_held(&vdev->dmabufs.lock);
+	list_for_each_entry(priv, &vdev->dmabufs.list, dmabufs_elm) {
+		if (!priv->unsettled || !get_file_active(&priv->dmabuf->file))
 			continue;
-		if (!wait_released(priv, deadline))
-			report_stuck(priv, false);
+		ret = wait_settled(priv, killable, after);
 		dma_buf_put(priv->dmabuf);
+		if (ret)
+			break;
 	}
+	return ret;
+}
+
+/* Give access back unless the user's is off or a reset is under way. */
+static void restore_all(struct vfio_pci_core_device *vdev)
+{
+	lockdep_assert_held(&vdev->dmabufs.lock);
+	if (!vdev->dmabufs.user_off && !vdev->dmabufs.resets)
+		set_all_revoked(vdev, false);
 }
 
 /*
@@ -770,15 +831,43 @@ static bool is_open(struct vfio_pci_core_device *vdev)
  * @vdev: the device, with memory_lock held for writing
  *
  * Called wherever the user's own BAR mappings are zapped.  When it
- * returns, every importer has been told through move_notify, CPU mappings
- * of the dma-bufs are zapped, and importers have given their mappings back
- * and their fences have signalled, or VFIO_DMA_BUF_REVOKE_TIMEOUT_MS has
- * passed and the importers still holding a mapping are named in the log.
+ * returns, every importer has been told through move_notify and CPU
+ * mappings of the dma-bufs are zapped; vfio_pci_dma_buf_wait() waits for
+ * the importers to let go.
  */
 void vfio_pci_dma_buf_revoke(struct vfio_pci_core_device *vdev)
 {
-	if (is_open(vdev))
-		set_all_revoked(vdev, true, true);
+	lockdep_assert_held_write(&vdev->memory_lock);
+	if (!is_open(vdev))
+		return;
+	mutex_lock(&vdev->dmabufs.lock);
+	vdev->dmabufs.user_off = true;
+	set_all_revoked(vdev, true);
+	mutex_unlock(&vdev->dmabufs.lock);
+}
+
+/**
+ * vfio_pci_dma_buf_wait - wait until no importer can reach the BARs
+ * @vdev: the device, with memory_lock held for writing
+ *
+ * Waits, without a bound, until the importers of every dma-buf revoked
+ * (now, or by a revoke whose wait was killed) have given their mappings
+ * back and the fences they had queued have signalled.  Importers still
+ * busy are named in the log every VFIO_DMA_BUF_REPORT_MS.  For a revoke
+ * the user asked for, before the device stops decoding: the caller fails
+ * its operation on -EINTR.
+ *
+ * Return: 0, or -EINTR on a fatal signal; the dma-bufs then stay revoked.
+ */
+int vfio_pci_dma_buf_wait(struct vfio_pci_core_device *vdev)
+{
+	int ret;
+
+	lockdep_assert_held_write(&vdev->memory_lock);
+	mutex_lock(&vdev->dmabufs.lock);
+	ret = wait_all_settled(vdev, true, "revoke");
+	mutex_unlock(&vdev->dmabufs.lock);
+	return ret;
 }
 
 /**
@@ -786,7 +875,8 @@ void vfio_pci_dma_buf_revoke(struct vfio_pci_core_device *vdev)
  * @vdev: the device, with memory_lock held for writing
  *
  * Called where memory decode or power may have come back; importers can
- * map again, and the dma-buf core maps IOMMU domains again itself.
+ * map again, and the dma-buf core maps IOMMU domains again itself, unless
+ * a reset from outside vfio is still under way.
  */
 void vfio_pci_dma_buf_restore(struct vfio_pci_core_device *vdev)
 {
@@ -794,7 +884,74 @@ void vfio_pci_dma_buf_restore(struct vfio_pci_core_device *vdev)
 	if (!is_open(vdev) || vdev->pm_runtime_engaged ||
 	    !__vfio_pci_memory_enabled(vdev))
 		return;
-	set_all_revoked(vdev, false, false);
+	mutex_lock(&vdev->dmabufs.lock);
+	vdev->dmabufs.user_off = false;
+	restore_all(vdev);
+	mutex_unlock(&vdev->dmabufs.lock);
+}
+
+/**
+ * vfio_pci_core_reset_prepare - revoke for a reset of the device
+ * @pdev: the device, its device lock held
+ *
+ * The &pci_error_handlers.reset_prepare of vfio-pci: every reset through
+ * pci_reset_function() and friends (sysfs reset, a bus reset of a bridge
+ * above, vfio's own resets) revokes, and returns once no importer can
+ * reach the BARs, however long that takes.  Variant drivers that offer
+ * dma-bufs (&vfio_pci_device_ops.get_dmabuf_phys) and have their own
+ * error handlers call this and vfio_pci_core_reset_done() from theirs.
+ */
+void vfio_pci_core_reset_prepare(struct pci_dev *pdev)
+{
+	struct vfio_pci_core_device *vdev = dev_get_drvdata(&pdev->dev);
+
+	mutex_lock(&vdev->dmabufs.lock);
+	vdev->dmabufs.resets++;
+	set_all_revoked(vdev, true);
+	wait_all_settled(vdev, false, "reset");
+	mutex_unlock(&vdev->dmabufs.lock);
+}
+EXPORT_SYMBOL_GPL(vfio_pci_core_reset_prepare);
+
+/**
+ * vfio_pci_core_reset_done - give access back after a reset
+ * @pdev: the device, its device lock held
+ *
+ * The &pci_error_handlers.reset_done of vfio-pci: the PCI core has
+ * restored the device's config space, decode included; access comes back
+ * unless the user's is off.
+ */
+void vfio_pci_core_reset_done(struct pci_dev *pdev)
+{
+	struct vfio_pci_core_device *vdev = dev_get_drvdata(&pdev->dev);
+
+	mutex_lock(&vdev->dmabufs.lock);
+	if (!WARN_ON_ONCE(!vdev->dmabufs.resets))
+		vdev->dmabufs.resets--;
+	restore_all(vdev);
+	mutex_unlock(&vdev->dmabufs.lock);
+}
+EXPORT_SYMBOL_GPL(vfio_pci_core_reset_done);
+
+/**
+ * vfio_pci_dma_buf_error - revoke when the device reports an error
+ * @vdev: the device, its device lock held
+ *
+ * Called from AER and DPC error recovery, which may reset the link and
+ * leave the BARs undecoded without telling vfio: access is taken away as
+ * if the user had turned decode off, until the user next gives it back
+ * (memory enabled, a reset), and this returns once no importer can reach
+ * the BARs.
+ */
+void vfio_pci_dma_buf_error(struct vfio_pci_core_device *vdev)
+{
+	if (!is_open(vdev))
+		return;
+	mutex_lock(&vdev->dmabufs.lock);
+	vdev->dmabufs.user_off = true;
+	set_all_revoked(vdev, true);
+	wait_all_settled(vdev, false, "an error");
+	mutex_unlock(&vdev->dmabufs.lock);
 }
 
 /**
@@ -803,21 +960,21 @@ void vfio_pci_dma_buf_restore(struct vfio_pci_core_device *vdev)
  *
  * Waits until every importer has given its mappings back and the fences
  * of the revoke have signalled, however long that takes (importers still
- * busy are named in the log every VFIO_DMA_BUF_REVOKE_TIMEOUT_MS): the
- * device must not be opened again or unbound while anything can still
- * reach its BARs.  The wait is outside memory_lock, which the release of
- * the device's other dma-bufs and runtime PM take.  The dma-bufs stay
- * valid files but can never be mapped again, and they no longer hold the
- * device's registration.
+ * busy are named in the log every VFIO_DMA_BUF_REPORT_MS), and a fatal
+ * signal does not end it: the device must not be disabled, opened again
+ * or unbound while anything can still reach its BARs.  The wait is
+ * outside the dma-bufs' lock, which the release of the device's other
+ * dma-bufs takes.  The dma-bufs stay valid files but can never be mapped
+ * again, and they no longer hold the device's registration.
  */
 void vfio_pci_dma_buf_cleanup(struct vfio_pci_core_device *vdev)
 {
 	struct vfio_pci_dma_buf *priv, *tmp;
 	LIST_HEAD(dead);
 
-	down_write(&vdev->memory_lock);
-	set_all_revoked(vdev, true, false);
-	list_for_each_entry_safe(priv, tmp, &vdev->dmabufs, dmabufs_elm) {
+	mutex_lock(&vdev->dmabufs.lock);
+	set_all_revoked(vdev, true);
+	list_for_each_entry_safe(priv, tmp, &vdev->dmabufs.list, dmabufs_elm) {
 		if (!get_file_active(&priv->dmabuf->file))
 			continue;
 		dma_resv_lock(priv->dmabuf->resv, NULL);
@@ -825,12 +982,12 @@ void vfio_pci_dma_buf_cleanup(struct vfio_pci_core_device *vdev)
 		dma_resv_unlock(priv->dmabuf->resv);
 		list_move_tail(&priv->dmabufs_elm, &dead);
 	}
-	up_write(&vdev->memory_lock);
+	vdev->dmabufs.user_off = false;
+	mutex_unlock(&vdev->dmabufs.lock);
 
 	list_for_each_entry_safe(priv, tmp, &dead, dmabufs_elm) {
-		while (!wait_released(priv, jiffies +
-				      msecs_to_jiffies(VFIO_DMA_BUF_REVOKE_TIMEOUT_MS)))
-			report_stuck(priv, true);
+		if (priv->unsettled)
+			wait_settled(priv, false, "close");
 		list_del_init(&priv->dmabufs_elm);
 		vfio_device_put_registration(&vdev->vdev);
 		dma_buf_put(priv->dmabuf);
