@@ -16,16 +16,20 @@
  * hide parts of a BAR that a dma-buf must not reach either.
  *
  * Access is revoked whenever the user can no longer reach the BAR either:
- * memory decode off, reset, low power, and for good when the device is
- * closed.  A revoke tells every dma-buf's importers through move_notify
- * first, zaps CPU mappings, then waits, without a bound, for all of them to
- * give their mappings back and for the fences they had queued: only
- * importers that give mappings back within move_notify may attach, so the
- * wait is short unless an importer breaks that promise or a fence never
- * signals.  The wait can be killed where the user asked for the revoke (a
- * config write, a reset ioctl, low power): the call fails and the dma-bufs
- * stay revoked.  Restoring decode lets importers map again, and has the
- * core map again what it unmapped from IOMMU domains.
+ * memory decode off, any reset (vfio's own, hot resets, and resets from
+ * outside vfio through reset_prepare), low power, an AER or DPC report of
+ * a failed link, and for good when the device is closed.  A revoke tells
+ * every dma-buf's importers through move_notify first (of every device,
+ * for a hot reset), zaps CPU mappings, then waits, without a bound, for
+ * all of them to give their mappings back and for the fences they had
+ * queued: only importers that give mappings back within move_notify may
+ * attach, so the wait is short unless an importer breaks that promise or
+ * a fence never signals.  The wait can be killed where the user asked for
+ * the revoke (a config write, a reset ioctl, low power, a hot reset): the
+ * call fails and the dma-bufs stay revoked.  An error report does not
+ * wait: the link no longer carries peers' requests.  Restoring decode
+ * lets importers map again, and has the core map again what it unmapped
+ * from IOMMU domains.
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-buf-phys.h>
@@ -55,11 +59,15 @@ MODULE_IMPORT_NS(DMA_BUF);
  * @nr_mapped: mappings handed out and not yet given back
  * @unmapped: woken when @nr_mapped drops to 0
  * @revoke_fences: the reservation's fences when access was revoked, until
- *	the revoke's wait ends; under the device's dmabufs.lock
+ *	a wait for them ends; under the device's dmabufs.lock
  * @all_fences: no memory for @revoke_fences: wait for every fence of the
  *	reservation instead; under dmabufs.lock
- * @unsettled: revoked, and not yet waited for to the end (a killed wait
- *	leaves it so for the next revoke to finish); under dmabufs.lock
+ * @unsettled: revoked while an importer held a mapping or a fence was
+ *	pending, and not yet waited for to the end (a killed wait leaves it
+ *	so for the next revoke to finish); under dmabufs.lock
+ * @flips: how often @revoked changed, so that a wait made without the lock
+ *	knows whether it still waits for the current revoke; under
+ *	dmabufs.lock and the reservation lock
  * @nr_ranges: number of slices
  * @ranges: the slices: where the user asked for them in the region, and
  *	their CPU physical address from the driver's get_dmabuf_phys
@@ -76,6 +84,7 @@ struct vfio_pci_dma_buf {
 	struct dma_fence *revoke_fences;
 	bool all_fences;
 	bool unsettled;
+	u32 flips;
 	u32 nr_ranges;
 	struct vfio_pci_dma_buf_range {
 		u64 offset;
@@ -643,7 +652,7 @@ int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
 	dma_resv_lock(priv->dmabuf->resv, NULL);
 	priv->revoked = vdev->pm_runtime_engaged ||
 			!__vfio_pci_memory_enabled(vdev) ||
-			vdev->dmabufs.user_off || vdev->dmabufs.resets;
+			vdev->dmabufs.withheld || vdev->dmabufs.resets;
 	dma_resv_unlock(priv->dmabuf->resv);
 	list_add_tail(&priv->dmabufs_elm, &vdev->dmabufs.list);
 	mutex_unlock(&vdev->dmabufs.lock);
@@ -665,41 +674,40 @@ int vfio_pci_core_feature_dma_buf(struct vfio_device *device, u32 flags,
  */
 static void set_revoked(struct vfio_pci_dma_buf *priv, bool revoked)
 {
-	bool changed;
+	struct dma_resv *resv = priv->dmabuf->resv;
 
-	dma_resv_lock(priv->dmabuf->resv, NULL);
-	changed = priv->revoked != revoked;
-	if (changed) {
-		priv->revoked = revoked;
-		if (revoked)
-			dma_buf_move_notify(priv->dmabuf);
-		else
-			dma_buf_restore_mappings(priv->dmabuf);
+	dma_resv_lock(resv, NULL);
+	if (priv->revoked == revoked) {
+		dma_resv_unlock(resv);
+		return;
 	}
-	if (changed && revoked) {
-		dma_fence_put(priv->revoke_fences);
-		if (dma_resv_get_singleton(priv->dmabuf->resv,
-					   DMA_RESV_USAGE_BOOKKEEP,
-					   &priv->revoke_fences)) {
-			priv->revoke_fences = NULL;
-			priv->all_fences = true;
-		}
-		priv->unsettled = true;
+	priv->revoked = revoked;
+	priv->flips++;
+	if (!revoked) {
+		dma_buf_restore_mappings(priv->dmabuf);
+		dma_resv_unlock(resv);
+		return;
 	}
-	dma_resv_unlock(priv->dmabuf->resv);
-	if (changed && revoked)
-		unmap_mapping_range(priv->dmabuf->file->f_mapping, 0, 0, true);
+	dma_buf_move_notify(priv->dmabuf);
+	dma_fence_put(priv->revoke_fences);
+	priv->all_fences = dma_resv_get_singleton(resv, DMA_RESV_USAGE_BOOKKEEP,
+						  &priv->revoke_fences) != 0;
+	if (priv->all_fences)
+		priv->revoke_fences = NULL;
+	priv->unsettled = atomic_read(&priv->nr_mapped) || priv->all_fences ||
+			  (priv->revoke_fences &&
+			   !dma_fence_is_signaled(priv->revoke_fences));
+	dma_resv_unlock(resv);
+	unmap_mapping_range(priv->dmabuf->file->f_mapping, 0, 0, true);
 }
 
-/* Have the fences of @priv's revoke signalled within @timeout jiffies? */
-static bool fences_done(struct vfio_pci_dma_buf *priv, long timeout)
+/* Nothing left to wait for: forget the revoke's fences. */
+static void settle(struct vfio_pci_dma_buf *priv)
 {
-	if (priv->all_fences)
-		return dma_resv_wait_timeout(priv->dmabuf->resv,
-					     DMA_RESV_USAGE_BOOKKEEP, false,
-					     timeout) > 0;
-	return !priv->revoke_fences ||
-	       dma_fence_wait_timeout(priv->revoke_fences, false, timeout) > 0;
+	dma_fence_put(priv->revoke_fences);
+	priv->revoke_fences = NULL;
+	priv->all_fences = false;
+	priv->unsettled = false;
 }
 
 /*
@@ -738,20 +746,30 @@ static void report_stuck(struct vfio_pci_dma_buf *priv, const char *after,
 
 /*
  * Wait, without a bound, until @priv's importers have given every mapping
- * back and the fences of its revoke have signalled, naming them in the log
- * every VFIO_DMA_BUF_REPORT_MS.  Return: 0, or -EINTR when @killable and
- * a fatal signal came first; @priv then stays unsettled.
+ * back and @fences (or, with @all_fences, every fence of the reservation)
+ * have signalled, naming the importers in the log every
+ * VFIO_DMA_BUF_REPORT_MS; or until @priv's access flips again after
+ * @flips.  Takes no lock but the reservation's, to report.
+ *
+ * Return: 0, or -EINTR when @killable and a fatal signal came first.
  */
-static int wait_settled(struct vfio_pci_dma_buf *priv, bool killable,
-			const char *after)
+static int wait_released(struct vfio_pci_dma_buf *priv,
+			 struct dma_fence *fences, bool all_fences, u32 flips,
+			 bool killable, const char *after)
 {
 	const long slice = HZ / 10;	/* how soon a fatal signal is seen */
 	unsigned long start = jiffies;
 	unsigned long report = start + msecs_to_jiffies(VFIO_DMA_BUF_REPORT_MS);
 
-	while (!wait_event_timeout(priv->unmapped,
-				   !atomic_read(&priv->nr_mapped), slice) ||
-	       !fences_done(priv, slice)) {
+	while (READ_ONCE(priv->flips) == flips) {
+		if (wait_event_timeout(priv->unmapped,
+				       !atomic_read(&priv->nr_mapped), slice) &&
+		    (all_fences ?
+		     dma_resv_wait_timeout(priv->dmabuf->resv,
+					   DMA_RESV_USAGE_BOOKKEEP, false,
+					   slice) > 0 :
+		     !fences || dma_fence_wait_timeout(fences, false, slice) > 0))
+			return 0;
 		if (killable && fatal_signal_pending(current))
 			return -EINTR;
 		if (time_after(jiffies, report)) {
@@ -759,10 +777,6 @@ static int wait_settled(struct vfio_pci_dma_buf *priv, bool killable,
 			report = jiffies + msecs_to_jiffies(VFIO_DMA_BUF_REPORT_MS);
 		}
 	}
-	dma_fence_put(priv->revoke_fences);
-	priv->revoke_fences = NULL;
-	priv->all_fences = false;
-	priv->unsettled = false;
 	return 0;
 }
 
@@ -785,8 +799,12 @@ static void set_all_revoked(struct vfio_pci_core_device *vdev, bool revoked)
 }
 
 /*
- * Wait for every revoked dma-buf of @vdev to settle.  Return: 0, or -EINTR
- * when @killable and a fatal signal came first.
+ * Wait for every revoked dma-buf of @vdev to settle.  Each wait drops the
+ * dma-bufs' lock, so that exports, releases and the revokes of others go
+ * on meanwhile, and the walk starts over after it; only dma-bufs that had
+ * a mapping or a pending fence at their revoke are waited for.
+ *
+ * Return: 0, or -EINTR when @killable and a fatal signal came first.
  */
 static int wait_all_settled(struct vfio_pci_core_device *vdev, bool killable,
 			    const char *after)
@@ -794,36 +812,76 @@ static int wait_all_settled(struct vfio_pci_core_device *vdev, bool killable,
 	struct vfio_pci_dma_buf *priv;
 	int ret = 0;
 
-	lockdep_assert_held(&vdev->dmabufs.lock);
+	mutex_lock(&vdev->dmabufs.lock);
+again:
 	list_for_each_entry(priv, &vdev->dmabufs.list, dmabufs_elm) {
-		if (!priv->unsettled || !get_file_active(&priv->dmabuf->file))
+		struct dma_fence *fences;
+		bool all_fences;
+		u32 flips;
+
+		if (!priv->unsettled || !priv->revoked ||
+		    !get_file_active(&priv->dmabuf->file))
 			continue;
-		ret = wait_settled(priv, killable, after);
+		fences = dma_fence_get(priv->revoke_fences);
+		all_fences = priv->all_fences;
+		flips = priv->flips;
+		mutex_unlock(&vdev->dmabufs.lock);
+
+		ret = wait_released(priv, fences, all_fences, flips, killable,
+				    after);
+		dma_fence_put(fences);
+
+		mutex_lock(&vdev->dmabufs.lock);
+		if (!ret && priv->flips == flips)
+			settle(priv);
 		dma_buf_put(priv->dmabuf);
 		if (ret)
 			break;
+		goto again;
 	}
+	mutex_unlock(&vdev->dmabufs.lock);
 	return ret;
-}
-
-/* Give access back unless the user's is off or a reset is under way. */
-static void restore_all(struct vfio_pci_core_device *vdev)
-{
-	lockdep_assert_held(&vdev->dmabufs.lock);
-	if (!vdev->dmabufs.user_off && !vdev->dmabufs.resets)
-		set_all_revoked(vdev, false);
 }
 
 /*
  * Only an open device has dma-bufs to act on, and its vconfig to read:
  * a hot reset also zaps and restores the devices of its set that nobody
- * opened.  open_count is stable here: callers hold the dev_set lock or an
- * open file of the device, or are a runtime resume that found the wake
- * eventfd of an open device.
+ * opened.  open_count is stable where memory_lock is taken: callers hold
+ * the dev_set lock or an open file of the device, or are a runtime resume
+ * that found the wake eventfd of an open device.
  */
 static bool is_open(struct vfio_pci_core_device *vdev)
 {
 	return READ_ONCE(vdev->vdev.open_count);
+}
+
+/*
+ * Give access back where the user has it: memory enabled, full power, no
+ * error report pending, no reset under way.  Asked only once a live
+ * dma-buf is found: one exists only while the device is open, past
+ * vfio_pci_core_enable() (a reset there reaches reset_done before the
+ * virtual config space is set up), and the others are being released.
+ */
+static void restore_all(struct vfio_pci_core_device *vdev)
+{
+	struct vfio_pci_dma_buf *priv;
+	int usable = -1;
+
+	lockdep_assert_held(&vdev->memory_lock);
+	lockdep_assert_held(&vdev->dmabufs.lock);
+	list_for_each_entry(priv, &vdev->dmabufs.list, dmabufs_elm) {
+		if (!get_file_active(&priv->dmabuf->file))
+			continue;
+		if (usable < 0)
+			usable = !vdev->pm_runtime_engaged &&
+				 __vfio_pci_memory_enabled(vdev) &&
+				 !vdev->dmabufs.withheld && !vdev->dmabufs.resets;
+		if (usable)
+			set_revoked(priv, false);
+		dma_buf_put(priv->dmabuf);
+		if (!usable)
+			break;
+	}
 }
 
 /**
@@ -833,7 +891,8 @@ static bool is_open(struct vfio_pci_core_device *vdev)
  * Called wherever the user's own BAR mappings are zapped.  When it
  * returns, every importer has been told through move_notify and CPU
  * mappings of the dma-bufs are zapped; vfio_pci_dma_buf_wait() waits for
- * the importers to let go.
+ * the importers to let go.  A hot reset revokes every device of its set
+ * before it waits for any.
  */
 void vfio_pci_dma_buf_revoke(struct vfio_pci_core_device *vdev)
 {
@@ -841,7 +900,6 @@ void vfio_pci_dma_buf_revoke(struct vfio_pci_core_device *vdev)
 	if (!is_open(vdev))
 		return;
 	mutex_lock(&vdev->dmabufs.lock);
-	vdev->dmabufs.user_off = true;
 	set_all_revoked(vdev, true);
 	mutex_unlock(&vdev->dmabufs.lock);
 }
@@ -861,22 +919,18 @@ void vfio_pci_dma_buf_revoke(struct vfio_pci_core_device *vdev)
  */
 int vfio_pci_dma_buf_wait(struct vfio_pci_core_device *vdev)
 {
-	int ret;
-
 	lockdep_assert_held_write(&vdev->memory_lock);
-	mutex_lock(&vdev->dmabufs.lock);
-	ret = wait_all_settled(vdev, true, "revoke");
-	mutex_unlock(&vdev->dmabufs.lock);
-	return ret;
+	return wait_all_settled(vdev, true, "revoke");
 }
 
 /**
  * vfio_pci_dma_buf_restore - give BAR access back if the BARs are usable
  * @vdev: the device, with memory_lock held for writing
  *
- * Called where memory decode or power may have come back; importers can
- * map again, and the dma-buf core maps IOMMU domains again itself, unless
- * a reset from outside vfio is still under way.
+ * Called where memory decode or power may have come back, by the user's
+ * hand: this also ends an error report's revoke.  Importers can map again,
+ * and the dma-buf core maps IOMMU domains again itself, unless a reset
+ * from outside vfio is still under way.
  */
 void vfio_pci_dma_buf_restore(struct vfio_pci_core_device *vdev)
 {
@@ -885,7 +939,7 @@ void vfio_pci_dma_buf_restore(struct vfio_pci_core_device *vdev)
 	    !__vfio_pci_memory_enabled(vdev))
 		return;
 	mutex_lock(&vdev->dmabufs.lock);
-	vdev->dmabufs.user_off = false;
+	vdev->dmabufs.withheld = false;
 	restore_all(vdev);
 	mutex_unlock(&vdev->dmabufs.lock);
 }
@@ -896,10 +950,11 @@ void vfio_pci_dma_buf_restore(struct vfio_pci_core_device *vdev)
  *
  * The &pci_error_handlers.reset_prepare of vfio-pci: every reset through
  * pci_reset_function() and friends (sysfs reset, a bus reset of a bridge
- * above, vfio's own resets) revokes, and returns once no importer can
- * reach the BARs, however long that takes.  Variant drivers that offer
- * dma-bufs (&vfio_pci_device_ops.get_dmabuf_phys) and have their own
- * error handlers call this and vfio_pci_core_reset_done() from theirs.
+ * above, vfio's own resets, which have revoked already) revokes, and
+ * returns once no importer can reach the BARs, however long that takes.
+ * Variant drivers that offer dma-bufs (&vfio_pci_device_ops.get_dmabuf_phys)
+ * with error handlers of their own call this and vfio_pci_core_reset_done()
+ * from theirs.
  */
 void vfio_pci_core_reset_prepare(struct pci_dev *pdev)
 {
@@ -908,8 +963,8 @@ void vfio_pci_core_reset_prepare(struct pci_dev *pdev)
 	mutex_lock(&vdev->dmabufs.lock);
 	vdev->dmabufs.resets++;
 	set_all_revoked(vdev, true);
-	wait_all_settled(vdev, false, "reset");
 	mutex_unlock(&vdev->dmabufs.lock);
+	wait_all_settled(vdev, false, "reset");
 }
 EXPORT_SYMBOL_GPL(vfio_pci_core_reset_prepare);
 
@@ -918,39 +973,46 @@ EXPORT_SYMBOL_GPL(vfio_pci_core_reset_prepare);
  * @pdev: the device, its device lock held
  *
  * The &pci_error_handlers.reset_done of vfio-pci: the PCI core has
- * restored the device's config space, decode included; access comes back
- * unless the user's is off.
+ * restored the device's config space, decode included.  Access comes back
+ * where the user has it, read from vfio's virtual config space; while a
+ * vfio operation holds memory_lock, which includes vfio's own resets, it
+ * is left to that operation, and it stays off for a device that is gone.
  */
 void vfio_pci_core_reset_done(struct pci_dev *pdev)
 {
 	struct vfio_pci_core_device *vdev = dev_get_drvdata(&pdev->dev);
+	bool locked = !pci_dev_is_disconnected(pdev) &&
+		      down_read_trylock(&vdev->memory_lock);
 
 	mutex_lock(&vdev->dmabufs.lock);
 	if (!WARN_ON_ONCE(!vdev->dmabufs.resets))
 		vdev->dmabufs.resets--;
-	restore_all(vdev);
+	if (locked)
+		restore_all(vdev);
 	mutex_unlock(&vdev->dmabufs.lock);
+	if (locked)
+		up_read(&vdev->memory_lock);
 }
 EXPORT_SYMBOL_GPL(vfio_pci_core_reset_done);
 
 /**
- * vfio_pci_dma_buf_error - revoke when the device reports an error
+ * vfio_pci_dma_buf_error - revoke when the link has failed
  * @vdev: the device, its device lock held
  *
- * Called from AER and DPC error recovery, which may reset the link and
- * leave the BARs undecoded without telling vfio: access is taken away as
- * if the user had turned decode off, until the user next gives it back
- * (memory enabled, a reset), and this returns once no importer can reach
- * the BARs.
+ * Called from AER and DPC error recovery for a frozen or failed link,
+ * which recovery may reset behind vfio's back, leaving the BARs
+ * undecoded: access is withheld until the user next gives it back
+ * (memory enabled, a reset).  No wait: peers' requests no longer reach
+ * the device, and recovery of every device below the port must not wait
+ * for one user's importers.
  */
 void vfio_pci_dma_buf_error(struct vfio_pci_core_device *vdev)
 {
-	if (!is_open(vdev))
-		return;
 	mutex_lock(&vdev->dmabufs.lock);
-	vdev->dmabufs.user_off = true;
-	set_all_revoked(vdev, true);
-	wait_all_settled(vdev, false, "an error");
+	if (!list_empty(&vdev->dmabufs.list)) {
+		vdev->dmabufs.withheld = true;
+		set_all_revoked(vdev, true);
+	}
 	mutex_unlock(&vdev->dmabufs.lock);
 }
 
@@ -962,10 +1024,10 @@ void vfio_pci_dma_buf_error(struct vfio_pci_core_device *vdev)
  * of the revoke have signalled, however long that takes (importers still
  * busy are named in the log every VFIO_DMA_BUF_REPORT_MS), and a fatal
  * signal does not end it: the device must not be disabled, opened again
- * or unbound while anything can still reach its BARs.  The wait is
- * outside the dma-bufs' lock, which the release of the device's other
- * dma-bufs takes.  The dma-bufs stay valid files but can never be mapped
- * again, and they no longer hold the device's registration.
+ * or unbound while anything can still reach its BARs.  The wait holds
+ * the device set's lock (close_device runs under it), not the dma-bufs'.
+ * The dma-bufs stay valid files but can never be mapped again, and they
+ * no longer hold the device's registration.
  */
 void vfio_pci_dma_buf_cleanup(struct vfio_pci_core_device *vdev)
 {
@@ -982,12 +1044,16 @@ void vfio_pci_dma_buf_cleanup(struct vfio_pci_core_device *vdev)
 		dma_resv_unlock(priv->dmabuf->resv);
 		list_move_tail(&priv->dmabufs_elm, &dead);
 	}
-	vdev->dmabufs.user_off = false;
+	vdev->dmabufs.withheld = false;
 	mutex_unlock(&vdev->dmabufs.lock);
 
+	/* Off the list: nothing else acts on these any more. */
 	list_for_each_entry_safe(priv, tmp, &dead, dmabufs_elm) {
 		if (priv->unsettled)
-			wait_settled(priv, false, "close");
+			wait_released(priv, priv->revoke_fences,
+				      priv->all_fences, priv->flips, false,
+				      "close");
+		settle(priv);
 		list_del_init(&priv->dmabufs_elm);
 		vfio_device_put_registration(&vdev->vdev);
 		dma_buf_put(priv->dmabuf);
