@@ -640,6 +640,64 @@ static void test_sub_page_sg_exporter(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ib_umem_num_dma_blocks(umem, PAGE_SIZE), 1);
 }
 
+/* Unmap as a revoke does: through move_notify. */
+static void revoke_umem(struct ib_umem_dmabuf *umem_dmabuf)
+{
+	struct dma_resv *resv = umem_dmabuf->attach->dmabuf->resv;
+
+	dma_resv_lock(resv, NULL);
+	dma_buf_move_notify(umem_dmabuf->attach->dmabuf);
+	dma_resv_unlock(resv);
+}
+
+/*
+ * A dma-buf umem without a mapping (not yet mapped, unmapped, revoked) has
+ * no DMA address, no page size and no block to give: a driver that asks
+ * then gets nothing rather than an answer made from the VA alone or from a
+ * NULL list.  Mapped, it answers again.
+ */
+static void test_unmapped_umem_answers_nothing(struct kunit *test)
+{
+	const unsigned long any = GENMASK(30, PAGE_SHIFT);
+	struct ib_umem_dmabuf *umem_dmabuf;
+	struct mock_exporter *exp;
+	struct ib_block_iter biter;
+	struct ib_umem *umem;
+	int round, blocks;
+
+	if (PAGE_SIZE >= SZ_2M)
+		kunit_skip(test, "needs pages smaller than 2 MiB");
+	umem_dmabuf = mock_umem(test, importer_device(test), &exp, SZ_4M, 0,
+				SZ_4M);
+	umem = &umem_dmabuf->umem;
+	exp->spans[0] = (struct dma_buf_range){ 0x40000000, SZ_4M };
+	exp->nr = 1;
+	for (round = 0; round < 3; round++) {
+		KUNIT_EXPECT_EQ_MSG(test, best_pgsz(umem_dmabuf, any), 0,
+				    "round %d", round);
+		KUNIT_EXPECT_EQ(test, ib_umem_start_dma_addr(umem), 0);
+		blocks = 0;
+		rdma_umem_for_each_dma_block(umem, &biter, PAGE_SIZE)
+			blocks++;
+		KUNIT_EXPECT_EQ(test, blocks, 0);
+		if (round == 2)
+			break;
+
+		KUNIT_ASSERT_EQ(test, map_umem(umem_dmabuf), 0);
+		KUNIT_EXPECT_EQ(test, best_pgsz(umem_dmabuf, any), SZ_2M);
+		KUNIT_EXPECT_EQ(test, ib_umem_start_dma_addr(umem), 0x40000000);
+		blocks = 0;
+		rdma_umem_for_each_dma_block(umem, &biter, SZ_2M)
+			blocks++;
+		KUNIT_EXPECT_EQ(test, blocks, 2);
+		if (round)
+			revoke_umem(umem_dmabuf);
+		else
+			unmap_umem(umem_dmabuf);
+	}
+	KUNIT_EXPECT_EQ(test, exp->maps, 0);
+}
+
 static struct kunit_case ib_umem_ranges_cases[] = {
 	KUNIT_CASE_PARAM(test_same_as_sg_table, layout_gen_params),
 	KUNIT_CASE(test_1g_slice_is_one_block),
@@ -649,6 +707,7 @@ static struct kunit_case ib_umem_ranges_cases[] = {
 	KUNIT_CASE(test_remap_best_pgsz),
 	KUNIT_CASE(test_mr_pages_must_be_in_dmabuf),
 	KUNIT_CASE(test_sub_page_sg_exporter),
+	KUNIT_CASE(test_unmapped_umem_answers_nothing),
 	{}
 };
 
