@@ -640,7 +640,7 @@ static void test_sub_page_sg_exporter(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ib_umem_num_dma_blocks(umem, PAGE_SIZE), 1);
 }
 
-/* Unmap as a revoke does: through move_notify. */
+/* Unmap through move_notify, as the exporter's revoke reaches a dynamic umem. */
 static void revoke_umem(struct ib_umem_dmabuf *umem_dmabuf)
 {
 	struct dma_resv *resv = umem_dmabuf->attach->dmabuf->resv;
@@ -651,10 +651,12 @@ static void revoke_umem(struct ib_umem_dmabuf *umem_dmabuf)
 }
 
 /*
- * A dma-buf umem without a mapping (not yet mapped, unmapped, revoked) has
- * no DMA address, no page size and no block to give: a driver that asks
- * then gets nothing rather than an answer made from the VA alone or from a
- * NULL list.  Mapped, it answers again.
+ * A dma-buf umem without a mapping (not yet mapped, unmapped, unmapped by
+ * move_notify) has no DMA address, no page size and no block to give: a
+ * driver that asks then gets nothing rather than an answer made from the
+ * VA alone or from a NULL list.  Mapped, it answers again.  (A pinned
+ * revocable umem's revoke leaves it unmapped the same way; the VM test
+ * revokes one through vfio.)
  */
 static void test_unmapped_umem_answers_nothing(struct kunit *test)
 {
