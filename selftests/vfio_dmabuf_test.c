@@ -819,14 +819,16 @@ TEST_F(p2p, revoke_by_reset)
 static void sysfs_reset_revokes(struct __test_metadata *_metadata,
 				FIXTURE_DATA(p2p) *self, const char *method)
 {
-	char path[128], methods[128] = "";
+	char method_path[128], reset_path[128], methods[128] = "";
 	uint32_t moves, nr = 0;
 	double t0, ms;
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset_method",
-		 self->v.bdf);
+	snprintf(method_path, sizeof(method_path),
+		 "/sys/bus/pci/devices/%s/reset_method", self->v.bdf);
+	snprintf(reset_path, sizeof(reset_path),
+		 "/sys/bus/pci/devices/%s/reset", self->v.bdf);
 	if (!(self->v.flags & VFIO_DEVICE_FLAGS_RESET) ||
-	    read_file(path, methods, sizeof(methods)) ||
+	    read_file(method_path, methods, sizeof(methods)) ||
 	    (method && !strstr(methods, method)))
 		SKIP(return, "no %s reset of the device in this topology (%s)",
 		     method ?: "sysfs", methods);
@@ -834,16 +836,12 @@ static void sysfs_reset_revokes(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, imp_slow(self->imp, IMP_SLOW_UNMAP, SLOW_MS));
 	moves = imp_status(self->imp).moves;
 	if (method)
-		ASSERT_EQ(0, write_file(path, method));
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset", self->v.bdf);
+		ASSERT_EQ(0, write_file(method_path, method));
 	t0 = now_ms();
-	EXPECT_EQ(0, write_file(path, "1"));
+	EXPECT_EQ(0, write_file(reset_path, "1"));
 	ms = now_ms() - t0;
-	if (method) {
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset_method",
-			 self->v.bdf);
-		ASSERT_EQ(0, write_file(path, "default"));
-	}
+	if (method)
+		ASSERT_EQ(0, write_file(method_path, "default"));
 	EXPECT_EQ(moves + 1, imp_status(self->imp).moves);
 	EXPECT_EQ(0, imp_status(self->imp).mapped);
 	EXPECT_GE(ms, 0.9 * SLOW_MS) TH_LOG("%.0f ms: the reset did not wait for the importer", ms);

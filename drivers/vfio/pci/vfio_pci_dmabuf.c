@@ -856,32 +856,32 @@ static bool is_open(struct vfio_pci_core_device *vdev)
 }
 
 /*
+ * Is a dma-buf of @vdev live (not being released)?  One exists only while
+ * the device is open and past vfio_pci_core_enable(), whose own reset
+ * reaches reset_done before the virtual config space is set up.
+ */
+static bool any_live(struct vfio_pci_core_device *vdev)
+{
+	struct vfio_pci_dma_buf *priv;
+
+	list_for_each_entry(priv, &vdev->dmabufs.list, dmabufs_elm)
+		if (file_count(priv->dmabuf->file))
+			return true;
+	return false;
+}
+
+/*
  * Give access back where the user has it: memory enabled, full power, no
- * error report pending, no reset under way.  Asked only once a live
- * dma-buf is found: one exists only while the device is open, past
- * vfio_pci_core_enable() (a reset there reaches reset_done before the
- * virtual config space is set up), and the others are being released.
+ * error report pending, no reset under way.
  */
 static void restore_all(struct vfio_pci_core_device *vdev)
 {
-	struct vfio_pci_dma_buf *priv;
-	int usable = -1;
-
 	lockdep_assert_held(&vdev->memory_lock);
 	lockdep_assert_held(&vdev->dmabufs.lock);
-	list_for_each_entry(priv, &vdev->dmabufs.list, dmabufs_elm) {
-		if (!get_file_active(&priv->dmabuf->file))
-			continue;
-		if (usable < 0)
-			usable = !vdev->pm_runtime_engaged &&
-				 __vfio_pci_memory_enabled(vdev) &&
-				 !vdev->dmabufs.withheld && !vdev->dmabufs.resets;
-		if (usable)
-			set_revoked(priv, false);
-		dma_buf_put(priv->dmabuf);
-		if (!usable)
-			break;
-	}
+	if (!vdev->dmabufs.withheld && !vdev->dmabufs.resets &&
+	    any_live(vdev) && !vdev->pm_runtime_engaged &&
+	    __vfio_pci_memory_enabled(vdev))
+		set_all_revoked(vdev, false);
 }
 
 /**
