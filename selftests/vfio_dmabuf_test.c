@@ -1019,20 +1019,63 @@ TEST_F(p2p, revoke_waits_for_stuck_importer_until_killed)
 	dma_round_trip(_metadata, self, 70);
 }
 
-/* Close returns only when the importer has given its mapping back. */
-TEST_F(p2p, close_waits_for_slow_importer)
+/* PCI_COMMAND of @bdf as the PCI core has it, not through vfio. */
+static int pci_command(const char *bdf, uint16_t *cmd)
 {
+	char path[128];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = pread(fd, cmd, 2, PCI_COMMAND);
+	close(fd);
+	return n == 2 ? 0 : -1;
+}
+
+/*
+ * Close returns at once while an importer still holds a mapping; until
+ * the importer lets go, the device keeps its BAR claimed and decoding with
+ * bus mastering off, and cannot be opened again (EBUSY).
+ */
+TEST_F(p2p, close_leaves_device_busy_until_slow_importer_lets_go)
+{
+	uint64_t start, size;
 	double t0, ms;
+	char bdf[32];
+	uint16_t cmd;
+	int ret;
 
 	ATTACH_AND_MAP(IMP_API_RANGES);
 	ASSERT_EQ(0, imp_slow(self->imp, IMP_SLOW_UNMAP, SLOW_MS));
+	ASSERT_EQ(0, bar_resource(self->v.bdf, BAR, &start, &size));
+	snprintf(bdf, sizeof(bdf), "%s", self->v.bdf);
 	munmap(self->region, 2 * SZ_1M);
 	self->region = NULL;
 	t0 = now_ms();
 	vfio_close(&self->v);
 	ms = now_ms() - t0;
+	EXPECT_LT(ms, SLOW_MS / 2) TH_LOG("%.0f ms: close waited for the importer", ms);
+	EXPECT_EQ(1, imp_status(self->imp).mapped);
+	ASSERT_EQ(0, pci_command(bdf, &cmd));
+	EXPECT_TRUE(cmd & PCI_COMMAND_MEMORY) TH_LOG("decode off under a peer's mapping");
+	EXPECT_FALSE(cmd & PCI_COMMAND_MASTER) TH_LOG("a closed device may DMA");
+	EXPECT_EQ(1, iomem_claimed(start, size, "vfio"))
+		TH_LOG("the BAR was released under a peer's mapping");
+	EXPECT_EQ(-1, vfio_open_group(&self->v, bdf, BAR, 1));
+	EXPECT_EQ(EBUSY, errno) TH_LOG("reopen under a peer's mapping: %s", strerror(errno));
+	vfio_close(&self->v);
+
+	while ((ret = vfio_open_group(&self->v, bdf, BAR, 1)) && errno == EBUSY &&
+	       now_ms() - t0 < 5 * SLOW_MS) {
+		vfio_close(&self->v);
+		usleep(20000);
+	}
+	ms = now_ms() - t0;
+	ASSERT_EQ(0, ret) TH_LOG("reopen after the importer let go: %s", strerror(errno));
+	EXPECT_GE(ms, 0.9 * SLOW_MS) TH_LOG("reopened at %.0f ms, before the importer let go", ms);
 	EXPECT_EQ(0, imp_status(self->imp).mapped);
-	EXPECT_GE(ms, 0.9 * SLOW_MS) TH_LOG("close returned while the importer held the BAR");
 	expect_revoked(_metadata, self, NULL);
 }
 
@@ -1055,9 +1098,9 @@ static void *unbind_thread(void *arg)
 }
 
 /*
- * Unbinding an open device waits for its user to close it, and the close
- * waits for the importer: the device is never handed on while an
- * importer can reach its BAR.
+ * Unbinding an open device waits for its user to close it, and for the
+ * importer the close left it draining for: the device is never handed on
+ * while an importer can reach its BAR.
  */
 TEST_F(p2p, revoke_by_unbind_while_open)
 {

@@ -287,6 +287,74 @@ TEST_F(hr, hot_reset_with_both_functions_open)
 	reset_and_check(_metadata, self, 2);
 }
 
+/*
+ * Closing ivshmem while its importer holds a mapping returns at once and
+ * leaves the reset set free: function 1 opens and works meanwhile.  Until
+ * the importer lets go, ivshmem cannot be opened again, and a hot reset of
+ * the set, which would reset it under the importer, is refused (EBUSY);
+ * both work after.
+ */
+TEST_F(hr, closed_function_drains_without_holding_its_set)
+{
+	struct vfio_region_dma_range r = { 0, SLICE_LEN };
+	char ivshmem[32], fn1[32];
+	struct vdev again;
+	uint16_t vendor = 0;
+	double t0, ms;
+	uint32_t nr = 0;
+	int fds[2], ret;
+
+	if (!is_topo("multifn"))
+		SKIP(return, "needs the multifn topology (a multi-function slot)");
+	open_multifn(_metadata, self, 0);
+	snprintf(ivshmem, sizeof(ivshmem), "%s", self->v.bdf);
+	snprintf(fn1, sizeof(fn1), "%s", self->fn1.bdf);
+	self->dmabuf = export_ranges(self->v.device, BAR, O_RDWR | O_CLOEXEC, 0, 1, &r, 1);
+	ASSERT_GE(self->dmabuf, 0) TH_LOG("export: %s", strerror(errno));
+	self->imp = open_importer();
+	ASSERT_GE(self->imp, 0) TH_LOG("no test importer");
+	ASSERT_EQ(0, imp_attach(self->imp, self->dmabuf, IMP_DYNAMIC | IMP_P2P | IMP_REVOCABLE));
+	ASSERT_EQ(0, imp_slow(self->imp, IMP_SLOW_UNMAP, 0));
+	ASSERT_EQ(0, imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
+
+	t0 = now_ms();
+	vfio_close(&self->v);
+	ms = now_ms() - t0;
+	EXPECT_LT(ms, 500) TH_LOG("%.0f ms: close waited for the importer", ms);
+	EXPECT_EQ(1, imp_status(self->imp).mapped);
+	EXPECT_EQ(1, dmabuf_revoked(self->dmabuf));
+
+	t0 = now_ms();
+	vfio_close(&self->fn1);
+	ASSERT_EQ(0, vfio_open_group(&self->fn1, fn1, BAR, 1))
+		TH_LOG("cannot open function 1 while function 0 drains: %s", strerror(errno));
+	ASSERT_EQ(2, pread(self->fn1.device, &vendor, 2, self->fn1.cfg_off));
+	EXPECT_EQ(0x1234, vendor);
+	ms = now_ms() - t0;
+	EXPECT_LT(ms, 1000) TH_LOG("%.0f ms to open function 1", ms);
+
+	EXPECT_EQ(-1, vfio_open_group(&again, ivshmem, BAR, 1));
+	EXPECT_EQ(EBUSY, errno) TH_LOG("reopen under a peer's mapping: %s", strerror(errno));
+	ASSERT_GE(again.group, 0);
+	fds[0] = again.group;
+	fds[1] = self->fn1.group;
+	EXPECT_EQ(-EBUSY, hot_reset(self->fn1.device, fds, 2))
+		TH_LOG("a hot reset of the set under a peer's mapping");
+	EXPECT_EQ(1, imp_status(self->imp).mapped);
+	vfio_close(&again);
+
+	ASSERT_EQ(0, ioctl(self->imp, IMP_UNMAP));
+	t0 = now_ms();
+	while ((ret = vfio_open_group(&self->v, ivshmem, BAR, 1)) && errno == EBUSY &&
+	       now_ms() - t0 < 3000) {
+		vfio_close(&self->v);
+		usleep(20000);
+	}
+	ASSERT_EQ(0, ret) TH_LOG("reopen after the importer let go: %s", strerror(errno));
+	fds[0] = self->v.group;
+	EXPECT_EQ(0, hot_reset(self->fn1.device, fds, 2));
+}
+
 TEST_F(hr, hot_reset_single_device_revokes_and_restores)
 {
 	if (is_topo("noreach"))

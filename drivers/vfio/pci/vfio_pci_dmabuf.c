@@ -871,16 +871,16 @@ static bool any_live(struct vfio_pci_core_device *vdev)
 }
 
 /*
- * Give access back where the user has it: memory enabled, full power, no
- * error report pending, no reset under way.
+ * Give access back where the user has it: the device open, memory enabled,
+ * full power, no error report pending, no reset under way.
  */
 static void restore_all(struct vfio_pci_core_device *vdev)
 {
 	lockdep_assert_held(&vdev->memory_lock);
 	lockdep_assert_held(&vdev->dmabufs.lock);
 	if (!vdev->dmabufs.withheld && !vdev->dmabufs.resets &&
-	    any_live(vdev) && !vdev->pm_runtime_engaged &&
-	    __vfio_pci_memory_enabled(vdev))
+	    !vdev->dmabufs.draining && any_live(vdev) &&
+	    !vdev->pm_runtime_engaged && __vfio_pci_memory_enabled(vdev))
 		set_all_revoked(vdev, false);
 }
 
@@ -1016,46 +1016,103 @@ void vfio_pci_dma_buf_error(struct vfio_pci_core_device *vdev)
 	mutex_unlock(&vdev->dmabufs.lock);
 }
 
-/**
- * vfio_pci_dma_buf_cleanup - revoke for good when the device is closed
- * @vdev: the device
- *
- * Waits until every importer has given its mappings back and the fences
- * of the revoke have signalled, however long that takes (importers still
- * busy are named in the log every VFIO_DMA_BUF_REPORT_MS), and a fatal
- * signal does not end it: the device must not be disabled, opened again
- * or unbound while anything can still reach its BARs.  The wait holds
- * the device set's lock (close_device runs under it), not the dma-bufs'.
- * The dma-bufs stay valid files but can never be mapped again, and they
- * no longer hold the device's registration.
+/*
+ * Cut the dma-bufs of a closed device loose once nothing reaches its BARs:
+ * they stay valid files, revoked for good, and no longer hold the
+ * device's registration.
  */
-void vfio_pci_dma_buf_cleanup(struct vfio_pci_core_device *vdev)
+static void detach_all(struct vfio_pci_core_device *vdev)
 {
 	struct vfio_pci_dma_buf *priv, *tmp;
 	LIST_HEAD(dead);
 
 	mutex_lock(&vdev->dmabufs.lock);
-	set_all_revoked(vdev, true);
 	list_for_each_entry_safe(priv, tmp, &vdev->dmabufs.list, dmabufs_elm) {
 		if (!get_file_active(&priv->dmabuf->file))
 			continue;
 		dma_resv_lock(priv->dmabuf->resv, NULL);
 		priv->vdev = NULL;
 		dma_resv_unlock(priv->dmabuf->resv);
+		settle(priv);
 		list_move_tail(&priv->dmabufs_elm, &dead);
 	}
 	vdev->dmabufs.withheld = false;
+	vdev->dmabufs.draining = false;
 	mutex_unlock(&vdev->dmabufs.lock);
 
-	/* Off the list: nothing else acts on these any more. */
 	list_for_each_entry_safe(priv, tmp, &dead, dmabufs_elm) {
-		if (priv->unsettled)
-			wait_released(priv, priv->revoke_fences,
-				      priv->all_fences, priv->flips, false,
-				      "close");
-		settle(priv);
 		list_del_init(&priv->dmabufs_elm);
 		vfio_device_put_registration(&vdev->vdev);
 		dma_buf_put(priv->dmabuf);
 	}
+}
+
+/* Wait for the importers of a closed device, then finish closing it. */
+static void drain(struct work_struct *work)
+{
+	struct vfio_pci_core_device *vdev =
+		container_of(work, struct vfio_pci_core_device, dmabufs.drain);
+
+	wait_all_settled(vdev, false, "close");
+	mutex_lock(&vdev->vdev.dev_set->lock);
+	detach_all(vdev);
+	vfio_pci_core_finish_disable(vdev);
+	mutex_unlock(&vdev->vdev.dev_set->lock);
+}
+
+/**
+ * vfio_pci_dma_buf_cleanup - revoke for good when the device is closed
+ * @vdev: the device, its device set's lock held
+ *
+ * Revokes every dma-buf and returns without waiting.  If an importer
+ * still holds a mapping, or a fence of the revoke is pending, the device
+ * drains (&vfio_pci_dma_bufs.draining): vfio_pci_core_disable() leaves its
+ * BARs claimed and decoding, unreset and in D0, with bus mastering off,
+ * and opening it, a hot reset of its set and a reset of the set when a
+ * sibling closes are refused until every importer has let go, however long
+ * that takes (importers still busy are named in the log every
+ * VFIO_DMA_BUF_REPORT_MS); unbinding it waits.  Then a work item finishes
+ * disabling it.  The wait holds no lock, so the other devices of the set
+ * open, close and reset meanwhile, and a close from a kernel thread's
+ * fput does not stall.  The dma-bufs stay valid files but can never be
+ * mapped again.
+ */
+void vfio_pci_dma_buf_cleanup(struct vfio_pci_core_device *vdev)
+{
+	struct vfio_pci_dma_buf *priv;
+	bool draining = false;
+
+	lockdep_assert_held(&vdev->vdev.dev_set->lock);
+	mutex_lock(&vdev->dmabufs.lock);
+	set_all_revoked(vdev, true);
+	list_for_each_entry(priv, &vdev->dmabufs.list, dmabufs_elm)
+		draining |= priv->unsettled && file_count(priv->dmabuf->file);
+	vdev->dmabufs.draining = draining;
+	mutex_unlock(&vdev->dmabufs.lock);
+
+	if (draining)
+		queue_work(system_long_wq, &vdev->dmabufs.drain);
+	else
+		detach_all(vdev);
+}
+
+/**
+ * vfio_pci_dma_buf_init - set up the drain of a device's dma-bufs
+ * @vdev: the device, being initialized
+ */
+void vfio_pci_dma_buf_init(struct vfio_pci_core_device *vdev)
+{
+	INIT_WORK(&vdev->dmabufs.drain, drain);
+}
+
+/**
+ * vfio_pci_dma_buf_unregister - wait for a drain to finish
+ * @vdev: the device, unregistered
+ *
+ * The drain gives back the registration before it returns; the device
+ * and the module must outlive it.
+ */
+void vfio_pci_dma_buf_unregister(struct vfio_pci_core_device *vdev)
+{
+	flush_work(&vdev->dmabufs.drain);
 }
