@@ -975,13 +975,47 @@ TEST_F(p2p, revoke_waits_for_importer_fences)
 	ASSERT_EQ(0, set_memory_decode(&self->v, 1));
 }
 
+/* The calls by which the user takes BAR access away. */
+enum user_revoke { BY_DECODE_OFF, BY_RESET, BY_LOW_POWER, BY_HOT_RESET };
+
+static int user_revoke(FIXTURE_DATA(p2p) *self, enum user_revoke by)
+{
+	struct vfio_device_feature feat = {
+		.argsz = sizeof(feat),
+		.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY,
+	};
+	struct vfio_pci_hot_reset *hr;
+	size_t size = sizeof(*hr) + sizeof(__s32);
+
+	switch (by) {
+	case BY_DECODE_OFF:
+		return set_memory_decode(&self->v, 0);
+	case BY_RESET:
+		return ioctl(self->v.device, VFIO_DEVICE_RESET);
+	case BY_LOW_POWER:
+		return ioctl(self->v.device, VFIO_DEVICE_FEATURE, &feat);
+	case BY_HOT_RESET:
+		hr = calloc(1, size);
+		if (!hr)
+			return -1;
+		hr->argsz = size;
+		hr->count = 1;
+		hr->group_fds[0] = self->v.group;
+		return ioctl(self->v.device, VFIO_DEVICE_PCI_HOT_RESET, hr);
+	}
+	return -1;
+}
+
 /*
- * An importer that does not give its mapping back: a decode-off write
- * waits for it past the old 5 s bound, a fatal signal ends the wait and
- * fails the write (decode stays on), the dma-buf stays revoked, and it
+ * An importer that does not give its mapping back: the call @by waits for
+ * it (still after @wait_s seconds), a fatal signal ends the wait and fails
+ * the call within a second, with decode still on, and the dma-buf stays
+ * revoked (a failed hot reset gives access back, as it always has); it
  * is given back once the importer lets go and decode is written again.
  */
-TEST_F(p2p, revoke_waits_for_stuck_importer_until_killed)
+static void killed_while_revoking(struct __test_metadata *_metadata,
+				  FIXTURE_DATA(p2p) *self, enum user_revoke by,
+				  unsigned int wait_s)
 {
 	uint16_t cmd = 0;
 	double t0, ms;
@@ -995,28 +1029,52 @@ TEST_F(p2p, revoke_waits_for_stuck_importer_until_killed)
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (!pid)
-		_exit(set_memory_decode(&self->v, 0) ? 1 : 0);
-	sleep(6);
+		_exit(user_revoke(self, by) ? 1 : 0);
+	sleep(wait_s);
 	EXPECT_EQ(0, waitpid(pid, &status, WNOHANG))
-		TH_LOG("the decode-off write gave up on the importer");
+		TH_LOG("the call gave up on the importer");
 	t0 = now_ms();
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ms = now_ms() - t0;
 	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-	EXPECT_LT(ms, 1000) TH_LOG("%.0f ms to kill the waiting write", ms);
+	EXPECT_LT(ms, 1000) TH_LOG("%.0f ms to kill the waiting call", ms);
 
 	ASSERT_EQ(2, pread(self->v.device, &cmd, 2, self->v.cfg_off + PCI_COMMAND));
-	EXPECT_TRUE(cmd & PCI_COMMAND_MEMORY) TH_LOG("the killed write turned decode off");
+	EXPECT_TRUE(cmd & PCI_COMMAND_MEMORY) TH_LOG("the killed call turned decode off");
 	ASSERT_EQ(0, fdinfo(self->dmabuf, "vfio-pci-revoked:\t", val, sizeof(val)));
-	EXPECT_STREQ("1", val);
+	EXPECT_STREQ(by == BY_HOT_RESET ? "0" : "1", val);
 	EXPECT_EQ(1, imp_status(self->imp).mapped);
 
 	ASSERT_EQ(0, ioctl(self->imp, IMP_UNMAP));
-	EXPECT_EQ(-ENODEV, imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
+	if (by != BY_HOT_RESET)
+		EXPECT_EQ(-ENODEV, imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
 	ASSERT_EQ(0, set_memory_decode(&self->v, 1));
 	ASSERT_EQ(0, imp_map(self->imp, IMP_API_RANGES, 0, NULL, &nr));
 	dma_round_trip(_metadata, self, 70);
+}
+
+/* Past the 5 s bound the old code gave up at. */
+TEST_F(p2p, revoke_waits_for_stuck_importer_until_killed)
+{
+	killed_while_revoking(_metadata, self, BY_DECODE_OFF, 6);
+}
+
+TEST_F(p2p, reset_ioctl_waits_for_stuck_importer_until_killed)
+{
+	if (!(self->v.flags & VFIO_DEVICE_FLAGS_RESET))
+		SKIP(return, "the device has no reset method in this topology");
+	killed_while_revoking(_metadata, self, BY_RESET, 2);
+}
+
+TEST_F(p2p, low_power_entry_waits_for_stuck_importer_until_killed)
+{
+	killed_while_revoking(_metadata, self, BY_LOW_POWER, 2);
+}
+
+TEST_F(p2p, hot_reset_waits_for_stuck_importer_until_killed)
+{
+	killed_while_revoking(_metadata, self, BY_HOT_RESET, 2);
 }
 
 /* PCI_COMMAND of @bdf as the PCI core has it, not through vfio. */
@@ -1037,13 +1095,14 @@ static int pci_command(const char *bdf, uint16_t *cmd)
 /*
  * Close returns at once while an importer still holds a mapping; until
  * the importer lets go, the device keeps its BAR claimed and decoding with
- * bus mastering off, and cannot be opened again (EBUSY).
+ * bus mastering off, and cannot be opened again (EBUSY).  A reset from the
+ * host meanwhile waits for the importer too.
  */
 TEST_F(p2p, close_leaves_device_busy_until_slow_importer_lets_go)
 {
+	char bdf[32], reset[80];
 	uint64_t start, size;
 	double t0, ms;
-	char bdf[32];
 	uint16_t cmd;
 	int ret;
 
@@ -1066,6 +1125,12 @@ TEST_F(p2p, close_leaves_device_busy_until_slow_importer_lets_go)
 	EXPECT_EQ(-1, vfio_open_group(&self->v, bdf, BAR, 1));
 	EXPECT_EQ(EBUSY, errno) TH_LOG("reopen under a peer's mapping: %s", strerror(errno));
 	vfio_close(&self->v);
+
+	snprintf(reset, sizeof(reset), "/sys/bus/pci/devices/%s/reset", bdf);
+	ASSERT_EQ(0, write_file(reset, "1"));
+	ms = now_ms() - t0;
+	EXPECT_GE(ms, 0.9 * SLOW_MS) TH_LOG("%.0f ms: the host's reset did not wait for the importer", ms);
+	EXPECT_EQ(0, imp_status(self->imp).mapped);
 
 	while ((ret = vfio_open_group(&self->v, bdf, BAR, 1)) && errno == EBUSY &&
 	       now_ms() - t0 < 5 * SLOW_MS) {

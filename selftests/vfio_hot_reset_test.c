@@ -292,17 +292,18 @@ TEST_F(hr, hot_reset_with_both_functions_open)
  * leaves the reset set free: function 1 opens and works meanwhile.  Until
  * the importer lets go, ivshmem cannot be opened again, and a hot reset of
  * the set, which would reset it under the importer, is refused (EBUSY);
- * both work after.
+ * both work after.  Function 1, open, is not reset when the drain ends: a
+ * dma-buf of its BAR 0 sees no revoke until the hot reset.
  */
 TEST_F(hr, closed_function_drains_without_holding_its_set)
 {
-	struct vfio_region_dma_range r = { 0, SLICE_LEN };
+	struct vfio_region_dma_range r = { 0, SLICE_LEN }, r1 = { 0, SZ_4K };
 	char ivshmem[32], fn1[32];
 	struct vdev again;
 	uint16_t vendor = 0;
+	uint32_t nr = 0, moves;
+	int fds[2], ret, fn1_buf, imp1;
 	double t0, ms;
-	uint32_t nr = 0;
-	int fds[2], ret;
 
 	if (!is_topo("multifn"))
 		SKIP(return, "needs the multifn topology (a multi-function slot)");
@@ -332,6 +333,14 @@ TEST_F(hr, closed_function_drains_without_holding_its_set)
 	EXPECT_EQ(0x1234, vendor);
 	ms = now_ms() - t0;
 	EXPECT_LT(ms, 1000) TH_LOG("%.0f ms to open function 1", ms);
+	fn1_buf = export_ranges(self->fn1.device, 0, O_RDWR | O_CLOEXEC, 0, 1, &r1, 1);
+	ASSERT_GE(fn1_buf, 0) TH_LOG("export of function 1's BAR 0: %s", strerror(errno));
+	imp1 = open_importer();
+	ASSERT_GE(imp1, 0);
+	ASSERT_EQ(0, imp_attach(imp1, fn1_buf, IMP_DYNAMIC | IMP_P2P | IMP_REVOCABLE));
+	nr = 0;
+	ASSERT_EQ(0, imp_map(imp1, IMP_API_RANGES, 0, NULL, &nr));
+	moves = imp_status(imp1).moves;
 
 	EXPECT_EQ(-1, vfio_open_group(&again, ivshmem, BAR, 1));
 	EXPECT_EQ(EBUSY, errno) TH_LOG("reopen under a peer's mapping: %s", strerror(errno));
@@ -351,8 +360,14 @@ TEST_F(hr, closed_function_drains_without_holding_its_set)
 		usleep(20000);
 	}
 	ASSERT_EQ(0, ret) TH_LOG("reopen after the importer let go: %s", strerror(errno));
+	EXPECT_EQ(moves, imp_status(imp1).moves)
+		TH_LOG("the end of the drain reset function 1 under its user");
 	fds[0] = self->v.group;
 	EXPECT_EQ(0, hot_reset(self->fn1.device, fds, 2));
+	EXPECT_EQ(moves + 1, imp_status(imp1).moves)
+		TH_LOG("the hot reset did not revoke function 1's dma-buf");
+	close(imp1);
+	close(fn1_buf);
 }
 
 TEST_F(hr, hot_reset_single_device_revokes_and_restores)

@@ -31,6 +31,7 @@
  * lets importers map again, and has the core map again what it unmapped
  * from IOMMU domains.
  */
+#include <linux/delay.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-buf-phys.h>
 #include <linux/dma-buf-ranges.h>
@@ -762,8 +763,13 @@ static int wait_released(struct vfio_pci_dma_buf *priv,
 	unsigned long report = start + msecs_to_jiffies(VFIO_DMA_BUF_REPORT_MS);
 
 	while (READ_ONCE(priv->flips) == flips) {
-		if (wait_event_timeout(priv->unmapped,
-				       !atomic_read(&priv->nr_mapped), slice) &&
+		/* Not killable: idle, off the load average and hung-task checks */
+		if ((killable ?
+		     wait_event_timeout(priv->unmapped,
+					!atomic_read(&priv->nr_mapped), slice) :
+		     wait_event_idle_timeout(priv->unmapped,
+					     !atomic_read(&priv->nr_mapped),
+					     slice)) &&
 		    (all_fences ?
 		     dma_resv_wait_timeout(priv->dmabuf->resv,
 					   DMA_RESV_USAGE_BOOKKEEP, false,
@@ -1047,16 +1053,31 @@ static void detach_all(struct vfio_pci_core_device *vdev)
 	}
 }
 
-/* Wait for the importers of a closed device, then finish closing it. */
+/*
+ * Wait for the importers of a closed device, then finish closing it; not
+ * while a reset from outside vfio, which waited for the same importers,
+ * saves and restores the device's state.
+ */
 static void drain(struct work_struct *work)
 {
 	struct vfio_pci_core_device *vdev =
 		container_of(work, struct vfio_pci_core_device, dmabufs.drain);
+	unsigned int resets;
 
-	wait_all_settled(vdev, false, "close");
-	mutex_lock(&vdev->vdev.dev_set->lock);
+	for (;;) {
+		wait_all_settled(vdev, false, "close");
+		mutex_lock(&vdev->vdev.dev_set->lock);
+		mutex_lock(&vdev->dmabufs.lock);
+		resets = vdev->dmabufs.resets;
+		mutex_unlock(&vdev->dmabufs.lock);
+		if (!resets)
+			break;
+		mutex_unlock(&vdev->vdev.dev_set->lock);
+		msleep(100);
+	}
 	detach_all(vdev);
 	vfio_pci_core_finish_disable(vdev);
+	vfio_pci_core_put_vf_token(vdev);
 	mutex_unlock(&vdev->vdev.dev_set->lock);
 }
 
