@@ -694,6 +694,53 @@ static void test_system_ram_refused(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, 0U, f->attach->map_count);
 }
 
+/*
+ * Set span @i of the exporter's next list to @addr + @len, map the whole
+ * buffer of two pages: refused with -EINVAL, nothing mapped, the list
+ * given back.
+ */
+static void expect_phys_refused(struct fixture *f, struct mock_domain *md,
+				unsigned int i, phys_addr_t addr, u64 len,
+				const char *why)
+{
+	struct kunit *test = f->test;
+	struct dma_buf_iommu_map m = {};
+
+	f->exp->spans[0].addr = FAKE_MMIO;
+	f->exp->spans[0].len = PAGE_SIZE;
+	f->exp->spans[1].addr = FAKE_MMIO + 4 * PAGE_SIZE;
+	f->exp->spans[1].len = PAGE_SIZE;
+	f->exp->spans[i].addr = addr;
+	f->exp->spans[i].len = len;
+	KUNIT_EXPECT_EQ_MSG(test, -EINVAL,
+			    map(f, &m, md, 0, 0, 2 * PAGE_SIZE, IOMMU_READ),
+			    "%s", why);
+	KUNIT_EXPECT_EQ(test, 0UL, nr_ptes(md));
+	KUNIT_EXPECT_EQ(test, 0, f->exp->lists);
+}
+
+/* Physical lists that break the rules of the DMA range lists too. */
+static void test_bad_phys_lists_refused(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+	struct mock_domain *md = mock_domain(test);
+	phys_addr_t last_page = (phys_addr_t)~0 & PAGE_MASK;
+
+	export(f, 2 * PAGE_SIZE, 2, PAGE_SIZE);
+	attach(f);
+	expect_phys_refused(f, md, 1, FAKE_MMIO + 512, PAGE_SIZE,
+			    "address not page aligned");
+	expect_phys_refused(f, md, 1, FAKE_MMIO + 4 * PAGE_SIZE, PAGE_SIZE / 2,
+			    "length not page aligned, and short");
+	expect_phys_refused(f, md, 1, FAKE_MMIO + 4 * PAGE_SIZE, 0,
+			    "a zero-length range");
+	expect_phys_refused(f, md, 1, FAKE_MMIO + 4 * PAGE_SIZE, 2 * PAGE_SIZE,
+			    "longer than the buffer");
+	expect_phys_refused(f, md, 1, last_page, 2 * PAGE_SIZE,
+			    "wraps the physical address space");
+	KUNIT_EXPECT_EQ(test, 0U, f->attach->map_count);
+}
+
 /* Bad parts of the buffer and IOVAs: -EINVAL, nothing recorded. */
 static void test_bad_arguments_refused(struct kunit *test)
 {
@@ -838,6 +885,7 @@ static struct kunit_case dma_buf_iommu_cases[] = {
 	KUNIT_CASE(test_alignment_follows_memory),
 	KUNIT_CASE(test_system_ram_refused),
 	KUNIT_CASE(test_bad_arguments_refused),
+	KUNIT_CASE(test_bad_phys_lists_refused),
 	KUNIT_CASE(test_size_not_page_multiple),
 	KUNIT_CASE(test_exporter_without_phys_refused),
 	KUNIT_CASE_PARAM(test_one_domain_call_per_record, scale_gen_params),

@@ -17,6 +17,7 @@
 #include <linux/slab.h>
 
 #include "dma-buf-iommu-core.h"
+#include "dma-buf-ranges-core.h"
 
 /**
  * DOC: IOMMU-domain mappings
@@ -208,11 +209,7 @@ static int check_phys_ranges(struct dma_buf *dmabuf,
 	for (i = 0; i < ranges->nr; i++) {
 		const struct dma_buf_phys_range *r = &ranges->ranges[i];
 
-		if (!r->len || !PAGE_ALIGNED(r->addr) || !PAGE_ALIGNED(r->len))
-			return -EINVAL;
-		if (r->len - 1 > (phys_addr_t)~0 - r->addr)
-			return -EINVAL;
-		if (check_add_overflow(total, r->len, &total))
+		if (dma_buf_add_span(r->addr, r->len, (phys_addr_t)~0, &total))
 			return -EINVAL;
 		if (is_ram(r->addr, r->len)) {
 			pr_warn_ratelimited("dma-buf: %s gave System RAM as device memory\n",

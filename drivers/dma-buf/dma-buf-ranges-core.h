@@ -11,6 +11,9 @@
 /* dma-buf.c: the pin rule both kinds of mapping share. */
 bool dma_buf_pin_on_map(struct dma_buf_attachment *attach);
 
+/* dma-buf-ranges.c: one range of a DMA or physical range list. */
+int dma_buf_add_span(u64 addr, u64 len, u64 top, u64 *total);
+
 /* dma-buf-ranges.c: the exporter's ops, whichever kind it has. */
 bool dma_buf_ops_valid_map(const struct dma_buf_ops *ops);
 struct sg_table *dma_buf_exporter_map_sgt(struct dma_buf_attachment *attach,

@@ -194,17 +194,32 @@ static int check_ranges(struct dma_buf *dmabuf,
 
 	if (!ranges->nr)
 		return -EINVAL;
-	for (i = 0; i < ranges->nr; i++) {
-		const struct dma_buf_range *r = &ranges->ranges[i];
-
-		if (!r->len || !PAGE_ALIGNED(r->addr) || !PAGE_ALIGNED(r->len))
+	for (i = 0; i < ranges->nr; i++)
+		if (dma_buf_add_span(ranges->ranges[i].addr,
+				     ranges->ranges[i].len, (dma_addr_t)~0,
+				     &total))
 			return -EINVAL;
-		if (r->len - 1 > (dma_addr_t)~0 - r->addr)
-			return -EINVAL;
-		if (check_add_overflow(total, r->len, &total))
-			return -EINVAL;
-	}
 	return total == PAGE_ALIGN((u64)dmabuf->size) ? 0 : -EINVAL;
+}
+
+/**
+ * dma_buf_add_span - check one range an exporter gave and add it up
+ * @addr: where it starts
+ * @len: its length
+ * @top: the highest address of its kind (DMA or physical)
+ * @total: the lengths so far, to add @len to
+ *
+ * The rule of both kinds of range lists: page aligned, not empty, not
+ * past @top, and a sum that does not overflow.
+ *
+ * Return: 0, or -EINVAL.
+ */
+int dma_buf_add_span(u64 addr, u64 len, u64 top, u64 *total)
+{
+	if (!len || !PAGE_ALIGNED(addr) || !PAGE_ALIGNED(len) ||
+	    addr > top || len - 1 > top - addr)
+		return -EINVAL;
+	return check_add_overflow(*total, len, total) ? -EINVAL : 0;
 }
 
 /* The exporter's range op, held to its contract. */
