@@ -1088,15 +1088,15 @@ static void drain(struct work_struct *work)
  * Revokes every dma-buf and returns without waiting.  If an importer
  * still holds a mapping, or a fence of the revoke is pending, the device
  * drains (&vfio_pci_dma_bufs.draining): vfio_pci_core_disable() leaves its
- * BARs claimed and decoding, unreset and in D0, with bus mastering off,
- * and opening it, a hot reset of its set and a reset of the set when a
- * sibling closes are refused until every importer has let go, however long
- * that takes (importers still busy are named in the log every
- * VFIO_DMA_BUF_REPORT_MS); unbinding it waits.  Then a work item finishes
- * disabling it.  The wait holds no lock, so the other devices of the set
- * open, close and reset meanwhile, and a close from a kernel thread's
- * fput does not stall.  The dma-bufs stay valid files but can never be
- * mapped again.
+ * BARs claimed and decoding, the device unreset and in D0, with bus
+ * mastering and INTx off; opening it and a hot reset of its set fail with
+ * -EBUSY, and the set's bus reset when a sibling closes is skipped, until
+ * every importer has let go, however long that takes (importers still
+ * busy are named in the log every VFIO_DMA_BUF_REPORT_MS); unbinding it
+ * waits.  Then a work item finishes disabling it.  The wait holds no
+ * lock, so the set's other devices open, close and reset by function
+ * meanwhile, and a close from a kernel thread's fput does not stall.  The
+ * dma-bufs stay valid files but can never be mapped again.
  */
 void vfio_pci_dma_buf_cleanup(struct vfio_pci_core_device *vdev)
 {
