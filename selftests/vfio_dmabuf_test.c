@@ -986,6 +986,7 @@ static int user_revoke(FIXTURE_DATA(p2p) *self, enum user_revoke by)
 	};
 	struct vfio_pci_hot_reset *hr;
 	size_t size = sizeof(*hr) + sizeof(__s32);
+	int ret;
 
 	switch (by) {
 	case BY_DECODE_OFF:
@@ -1001,7 +1002,9 @@ static int user_revoke(FIXTURE_DATA(p2p) *self, enum user_revoke by)
 		hr->argsz = size;
 		hr->count = 1;
 		hr->group_fds[0] = self->v.group;
-		return ioctl(self->v.device, VFIO_DEVICE_PCI_HOT_RESET, hr);
+		ret = ioctl(self->v.device, VFIO_DEVICE_PCI_HOT_RESET, hr);
+		free(hr);
+		return ret;
 	}
 	return -1;
 }
