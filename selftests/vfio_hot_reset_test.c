@@ -353,13 +353,8 @@ TEST_F(hr, closed_function_drains_without_holding_its_set)
 	vfio_close(&again);
 
 	ASSERT_EQ(0, ioctl(self->imp, IMP_UNMAP));
-	t0 = now_ms();
-	while ((ret = vfio_open_group(&self->v, ivshmem, BAR, 1)) && errno == EBUSY &&
-	       now_ms() - t0 < 3000) {
-		vfio_close(&self->v);
-		usleep(20000);
-	}
-	ASSERT_EQ(0, ret) TH_LOG("reopen after the importer let go: %s", strerror(errno));
+	ret = vfio_open_when_idle(&self->v, ivshmem, BAR, 3000);
+	ASSERT_EQ(0, ret) TH_LOG("reopen after the importer let go: %s", strerror(ret));
 	EXPECT_EQ(moves, imp_status(imp1).moves)
 		TH_LOG("the end of the drain reset function 1 under its user");
 	fds[0] = self->v.group;

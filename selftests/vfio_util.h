@@ -434,6 +434,29 @@ static inline double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/*
+ * Open @bdf's group and device into @v as vfio_open_group() does, trying
+ * again for up to @wait_ms while the device is busy (EBUSY: closed, its
+ * dma-bufs' importers not yet let go).  Return: 0, or the errno of the
+ * last try, with @v closed.
+ */
+static inline int vfio_open_when_idle(struct vdev *v, const char *bdf,
+				      int bar, double wait_ms)
+{
+	double end = now_ms() + wait_ms;
+	int err;
+
+	for (;;) {
+		err = vfio_open_group(v, bdf, bar, 1) ? errno : 0;
+		if (!err)
+			return 0;
+		vfio_close(v);
+		if (err != EBUSY || now_ms() >= end)
+			return err;
+		usleep(20000);
+	}
+}
+
 static inline void fill(uint8_t *buf, size_t len, unsigned int seed)
 {
 	size_t i;

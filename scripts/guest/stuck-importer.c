@@ -15,16 +15,6 @@
 
 #define FIRST_REPORT_MS	5000
 
-/* Open ivshmem's group and device again into @v: 0, or an errno. */
-static int reopen(struct vdev *v, const char *bdf)
-{
-	int err = vfio_open_group(v, bdf, BAR, 1) ? errno : 0;
-
-	if (err)
-		vfio_close(v);
-	return err;
-}
-
 int main(void)
 {
 	struct vfio_region_dma_range r = { 0, SZ_64K };
@@ -53,7 +43,7 @@ int main(void)
 		ok = 0;
 	}
 	usleep((FIRST_REPORT_MS + 1500) * 1000);
-	err = reopen(&v, bdf);
+	err = vfio_open_when_idle(&v, bdf, BAR, 0);
 	if (err != EBUSY) {
 		printf("FAIL: reopen while the importer held the BAR: %s\n",
 		       err ? strerror(err) : "opened");
@@ -67,9 +57,7 @@ int main(void)
 		printf("FAIL: IMP_UNMAP: %s\n", strerror(errno));
 		ok = 0;
 	}
-	t0 = now_ms();
-	while ((err = reopen(&v, bdf)) == EBUSY && now_ms() - t0 < 3000)
-		usleep(20000);
+	err = vfio_open_when_idle(&v, bdf, BAR, 3000);
 	if (err) {
 		printf("FAIL: reopen after the importer let go: %s\n", strerror(err));
 		ok = 0;
