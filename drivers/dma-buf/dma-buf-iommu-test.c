@@ -143,6 +143,7 @@ struct mock_exporter {
 	int error;		/* returned by the next list asked for */
 	int lists;		/* lists handed out and not given back */
 	int list_calls;		/* get_phys_ranges() calls */
+	struct device *unreachable;	/* the one device that cannot reach it */
 };
 
 static int mock_pin(struct dma_buf_attachment *attach)
@@ -198,6 +199,14 @@ static void mock_put_phys(struct dma_buf_attachment *a,
 	dma_buf_phys_ranges_free(list);
 }
 
+static bool mock_iommu_reachable(struct dma_buf_attachment *a,
+				 struct device *dev)
+{
+	struct mock_exporter *exp = a->dmabuf->priv;
+
+	return dev != exp->unreachable;
+}
+
 static void mock_release(struct dma_buf *dmabuf)
 {
 	kfree(dmabuf->priv);
@@ -210,6 +219,7 @@ static const struct dma_buf_ops mock_ops = {
 	.unmap_dma_ranges = mock_unmap_ranges,
 	.get_phys_ranges = mock_get_phys,
 	.put_phys_ranges = mock_put_phys,
+	.iommu_reachable = mock_iommu_reachable,
 	.release = mock_release,
 };
 
@@ -828,6 +838,31 @@ static void test_exporter_without_phys_refused(struct kunit *test)
 	}
 }
 
+/*
+ * Whether a device reaches the memory through the importer's domains is
+ * the exporter's answer for that device, the same while access is revoked:
+ * the importer asks before the device and the memory meet in a domain.
+ */
+static void test_reachable_is_exporters_answer_per_device(struct kunit *test)
+{
+	struct fixture *f = fixture(test);
+	struct device *other;
+
+	other = kunit_device_register(test, "dma-buf-iommu-test-other");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(other));
+	export(f, SZ_64K, 1, SZ_64K);
+	attach(f);
+	f->exp->unreachable = other;
+
+	KUNIT_EXPECT_TRUE(test, dma_buf_iommu_reachable(f->attach, f->dev));
+	KUNIT_EXPECT_FALSE(test, dma_buf_iommu_reachable(f->attach, other));
+	set_revoked(f, true);
+	KUNIT_EXPECT_TRUE(test, dma_buf_iommu_reachable(f->attach, f->dev));
+	KUNIT_EXPECT_FALSE(test, dma_buf_iommu_reachable(f->attach, other));
+	/* Asking takes nothing from the exporter */
+	KUNIT_EXPECT_EQ(test, 0, f->exp->list_calls);
+}
+
 static const unsigned int scale_params[] = { 1, 100, 10000 };
 
 static void scale_desc(const unsigned int *n, char *desc)
@@ -888,6 +923,7 @@ static struct kunit_case dma_buf_iommu_cases[] = {
 	KUNIT_CASE(test_bad_phys_lists_refused),
 	KUNIT_CASE(test_size_not_page_multiple),
 	KUNIT_CASE(test_exporter_without_phys_refused),
+	KUNIT_CASE(test_reachable_is_exporters_answer_per_device),
 	KUNIT_CASE_PARAM(test_one_domain_call_per_record, scale_gen_params),
 	{}
 };

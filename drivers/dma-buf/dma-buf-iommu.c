@@ -32,10 +32,14 @@
  * - The importer asks for %DMA_BUF_MAP_IOMMU at attach, as its only type,
  *   with &dma_buf_attach_ops.allow_peer2peer and allow_revoke.  The
  *   exporter must have &dma_buf_ops.get_phys_ranges (-EOPNOTSUPP
- *   otherwise) and decides in its attach whether every device that may
- *   use the importer's page tables can reach the memory: a PCI exporter
- *   accepts only when the host bridge forwards peer-to-peer traffic from
- *   all of them (pci_p2pdma_host_bridge_forwards()).
+ *   otherwise).
+ * - Which devices will use the importer's page tables is the importer's
+ *   to know, and changes as devices come and go: before it maps the
+ *   memory into a domain that devices use, and before it lets a device
+ *   use a domain that maps the memory, it asks dma_buf_iommu_reachable()
+ *   for each such device, and refuses what the exporter does not reach.
+ *   A PCI exporter answers by the host bridges of both ends
+ *   (pci_p2pdma_host_bridge_forwards()).
  * - The importer fills in a &struct dma_buf_iommu_map (domain, IOVA, part
  *   of the buffer, read/write) and calls dma_buf_iommu_map().  The core
  *   takes the physical ranges from the exporter, refuses any that is
@@ -121,13 +125,14 @@ void dma_buf_phys_ranges_free(struct dma_buf_phys_ranges *ranges)
 EXPORT_SYMBOL_NS_GPL(dma_buf_phys_ranges_free, DMA_BUF);
 
 /*
- * The ops come in pairs, and only dynamic exporters may have them: the core
+ * The ops come together, and only dynamic exporters may have them: the core
  * maps a static exporter's buffer at attach, for the importer's device,
  * which an IOMMU-domain importer does not have.
  */
 bool dma_buf_phys_ops_valid(const struct dma_buf_ops *ops)
 {
-	if (!ops->get_phys_ranges != !ops->put_phys_ranges)
+	if (!ops->get_phys_ranges != !ops->put_phys_ranges ||
+	    !ops->get_phys_ranges != !ops->iommu_reachable)
 		return false;
 	return !ops->get_phys_ranges || ops->pin;
 }
@@ -306,6 +311,30 @@ static bool is_iommu_attach(struct dma_buf_attachment *attach)
 	return !WARN_ON_ONCE(!attach || !attach->dmabuf ||
 			     attach->map_type != DMA_BUF_MAP_IOMMU);
 }
+
+/**
+ * dma_buf_iommu_reachable - can a device reach the memory through a domain
+ * @attach: an attachment of type %DMA_BUF_MAP_IOMMU
+ * @dev: a device that uses, or is about to use, the importer's IOMMU
+ *	domains
+ *
+ * The importer asks before the memory and @dev meet in a domain, either
+ * way round (see "IOMMU-domain mappings"); the exporter answers from its
+ * &dma_buf_ops.iommu_reachable.  No lock is needed; may sleep.
+ *
+ * Return: true if DMA from @dev, translated by the importer's domains,
+ * reaches the dma-buf's memory; false if it does not, or for an
+ * attachment of another type.
+ */
+bool dma_buf_iommu_reachable(struct dma_buf_attachment *attach,
+			     struct device *dev)
+{
+	might_sleep();
+	if (!is_iommu_attach(attach))
+		return false;
+	return attach->dmabuf->ops->iommu_reachable(attach, dev);
+}
+EXPORT_SYMBOL_GPL_FOR_MODULES(dma_buf_iommu_reachable, "iommufd");
 
 /**
  * dma_buf_iommu_map - map part of a dma-buf into an IOMMU domain

@@ -13,6 +13,7 @@
 #include <linux/types.h>
 
 struct dma_buf_attachment;
+struct device;
 struct iommu_domain;
 struct mem_cgroup;
 
@@ -41,6 +42,8 @@ struct dma_buf_iommu_map {
 	int state;
 };
 
+bool dma_buf_iommu_reachable(struct dma_buf_attachment *attach,
+			     struct device *dev);
 int dma_buf_iommu_map(struct dma_buf_attachment *attach,
 		      struct dma_buf_iommu_map *map);
 void dma_buf_iommu_unmap(struct dma_buf_attachment *attach,

@@ -219,8 +219,7 @@ static const struct dma_buf_attach_ops iopt_dmabuf_attach_ops = {
  * Return: the pages, or an ERR_PTR: -EINVAL for an unaligned or empty
  * range or one past the buffer's last page, -EOVERFLOW if it wraps,
  * -EOPNOTSUPP if the exporter cannot give physical ranges or refuses this
- * importer (for vfio-pci: its host bridge does not forward P2P), or
- * -ENOMEM.
+ * importer, or -ENOMEM.
  */
 struct iopt_pages *iopt_alloc_dmabuf_pages(struct dma_buf *dmabuf, u64 start,
 					   unsigned long length, bool writable)
@@ -302,4 +301,57 @@ unsigned long iopt_dmabuf_align_hint(struct iopt_pages *pages,
 					pages->start + start_byte);
 	dma_resv_unlock(pages_resv(pages));
 	return align;
+}
+
+static int device_reaches(struct device *dev, void *data)
+{
+	struct iopt_pages *pages = data;
+
+	return dma_buf_iommu_reachable(pages->dmabuf->attach, dev) ?
+	       0 : -EOPNOTSUPP;
+}
+
+/**
+ * iopt_dmabuf_check_group() - may a group's devices reach a dma-buf
+ * @pages: dma-buf pages
+ * @group: an iommu_group whose devices use, or are about to use, a domain
+ *	that maps @pages
+ *
+ * Every device of the group, bound to iommufd or not, shares its domain.
+ *
+ * Return: 0, or -EOPNOTSUPP if the exporter says one of them cannot reach
+ * the memory through an IOMMU.
+ */
+int iopt_dmabuf_check_group(struct iopt_pages *pages, struct iommu_group *group)
+{
+	return iommu_group_for_each_dev(group, pages, device_reaches);
+}
+
+/**
+ * iopt_dmabuf_check_areas() - may a group's devices reach every dma-buf
+ *	mapped in an io_pagetable
+ * @iopt: the io_pagetable of an IOAS, whose mutex the caller holds, so no
+ *	dma-buf area is added meanwhile
+ * @group: an iommu_group about to use a domain of @iopt
+ *
+ * Return: 0, or -EOPNOTSUPP as iopt_dmabuf_check_group().
+ */
+int iopt_dmabuf_check_areas(struct io_pagetable *iopt, struct iommu_group *group)
+{
+	struct iopt_pages *checked = NULL;
+	struct iopt_area *area;
+	int rc = 0;
+
+	down_read(&iopt->iova_rwsem);
+	for (area = iopt_area_iter_first(iopt, 0, ULONG_MAX); area && !rc;
+	     area = iopt_area_iter_next(area, 0, ULONG_MAX)) {
+		/* Copies of one mapping usually lie side by side */
+		if (!area->pages || area->pages->type != IOPT_ADDRESS_DMABUF ||
+		    area->pages == checked)
+			continue;
+		checked = area->pages;
+		rc = iopt_dmabuf_check_group(checked, group);
+	}
+	up_read(&iopt->iova_rwsem);
+	return rc;
 }

@@ -8,8 +8,9 @@
  * path crosses a host bridge.  Legacy sg_table importers are served by the
  * dma-buf core.  No struct pages exist for the BAR.  For an importer that
  * owns IOMMU page tables (iommufd) the dma-buf core takes the slices'
- * physical addresses instead, if peer-to-peer traffic from any device
- * reaches them, and maps them into the importer's IOMMU domains.
+ * physical addresses instead and maps them into the importer's IOMMU
+ * domains, for the devices the importer asks about: those whose host
+ * bridge forwards their requests, translated by the IOMMU, to the BAR's.
  *
  * Only drivers that describe their regions offer the feature
  * (vfio_pci_core_device.pci_ops->get_dmabuf_phys): a variant driver may
@@ -124,17 +125,7 @@ static int vfio_pci_dma_buf_attach(struct dma_buf *dmabuf,
 		return -EOPNOTSUPP;
 
 	if (attach->map_type == DMA_BUF_MAP_IOMMU) {
-		/*
-		 * The devices that will use the importer's IOMMU page tables
-		 * are not known: any of them, below any host bridge, must be
-		 * able to reach the BAR.
-		 */
-		if (!pci_p2pdma_host_bridge_forwards(priv->pdev)) {
-			pci_info_ratelimited(priv->pdev,
-					     "BAR %u: not mapped for IOMMU page tables: the host bridge does not forward peer-to-peer traffic from all devices\n",
-					     priv->bar);
-			return -EOPNOTSUPP;
-		}
+		/* The importer asks per device: vfio_pci_dma_buf_reachable() */
 		type = PCI_P2PDMA_MAP_THRU_HOST_BRIDGE;
 	} else {
 		type = pci_p2pdma_client_map_type(priv->pdev, attach->dev);
@@ -310,6 +301,19 @@ static void vfio_pci_dma_buf_put_phys(struct dma_buf_attachment *attach,
 	unmapped(attach);
 }
 
+/*
+ * For IOMMU page tables: @dev's requests are translated at the root
+ * complex, so they reach the BAR through the host bridges whatever the
+ * switches between the two devices do.
+ */
+static bool vfio_pci_dma_buf_reachable(struct dma_buf_attachment *attach,
+				       struct device *dev)
+{
+	struct vfio_pci_dma_buf *priv = attach->dmabuf->priv;
+
+	return pci_p2pdma_host_bridge_forwards(priv->pdev, dev);
+}
+
 /* Physical address of the page at byte @offset of the dma-buf. */
 static phys_addr_t slice_phys(struct vfio_pci_dma_buf *priv, u64 offset)
 {
@@ -404,6 +408,7 @@ static const struct dma_buf_ops vfio_pci_dma_buf_ops = {
 	.unmap_dma_ranges = vfio_pci_dma_buf_unmap,
 	.get_phys_ranges = vfio_pci_dma_buf_get_phys,
 	.put_phys_ranges = vfio_pci_dma_buf_put_phys,
+	.iommu_reachable = vfio_pci_dma_buf_reachable,
 	.mmap = vfio_pci_dma_buf_mmap,
 	.show_fdinfo = vfio_pci_dma_buf_show_fdinfo,
 	.release = vfio_pci_dma_buf_release,
