@@ -863,6 +863,32 @@ static void test_reachable_is_exporters_answer_per_device(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, 0, f->exp->list_calls);
 }
 
+/*
+ * The physical range ops and iommu_reachable come together, and only a
+ * dynamic exporter has them: an exporter that gives the memory but cannot
+ * say who reaches it is refused at export (dma_buf_export() warns).
+ */
+static void test_phys_ops_come_together(struct kunit *test)
+{
+	struct dma_buf_ops ops = mock_ops;
+
+	KUNIT_EXPECT_TRUE(test, dma_buf_phys_ops_valid(&ops));
+	ops.iommu_reachable = NULL;
+	KUNIT_EXPECT_FALSE(test, dma_buf_phys_ops_valid(&ops));
+	ops.get_phys_ranges = NULL;
+	ops.put_phys_ranges = NULL;
+	KUNIT_EXPECT_TRUE(test, dma_buf_phys_ops_valid(&ops));
+	ops.iommu_reachable = mock_iommu_reachable;
+	KUNIT_EXPECT_FALSE(test, dma_buf_phys_ops_valid(&ops));
+	ops = mock_ops;
+	ops.put_phys_ranges = NULL;
+	KUNIT_EXPECT_FALSE(test, dma_buf_phys_ops_valid(&ops));
+	ops = mock_ops;
+	ops.pin = NULL;
+	ops.unpin = NULL;
+	KUNIT_EXPECT_FALSE(test, dma_buf_phys_ops_valid(&ops));
+}
+
 static const unsigned int scale_params[] = { 1, 100, 10000 };
 
 static void scale_desc(const unsigned int *n, char *desc)
@@ -924,6 +950,7 @@ static struct kunit_case dma_buf_iommu_cases[] = {
 	KUNIT_CASE(test_size_not_page_multiple),
 	KUNIT_CASE(test_exporter_without_phys_refused),
 	KUNIT_CASE(test_reachable_is_exporters_answer_per_device),
+	KUNIT_CASE(test_phys_ops_come_together),
 	KUNIT_CASE_PARAM(test_one_domain_call_per_record, scale_gen_params),
 	{}
 };

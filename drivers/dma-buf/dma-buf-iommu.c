@@ -136,6 +136,7 @@ bool dma_buf_phys_ops_valid(const struct dma_buf_ops *ops)
 		return false;
 	return !ops->get_phys_ranges || ops->pin;
 }
+EXPORT_SYMBOL_IF_KUNIT(dma_buf_phys_ops_valid);
 
 /* Does the importer take IOMMU-domain mappings (and then nothing else)? */
 bool dma_buf_iommu_importer(const struct dma_buf_attach_ops *importer_ops)
@@ -320,7 +321,8 @@ static bool is_iommu_attach(struct dma_buf_attachment *attach)
  *
  * The importer asks before the memory and @dev meet in a domain, either
  * way round (see "IOMMU-domain mappings"); the exporter answers from its
- * &dma_buf_ops.iommu_reachable.  No lock is needed; may sleep.
+ * &dma_buf_ops.iommu_reachable.  Called under the importer's own locks,
+ * never the reservation lock; may sleep.
  *
  * Return: true if DMA from @dev, translated by the importer's domains,
  * reaches the dma-buf's memory; false if it does not, or for an

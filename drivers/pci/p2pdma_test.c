@@ -24,7 +24,12 @@ struct fake_host {
 	struct pci_bus *bus;
 };
 
-static struct fake_host fake_host(struct kunit *test, unsigned short device)
+/*
+ * A host bridge whose root bus starts with an Intel device @device at
+ * @devfn, a root port if @root_port
+ */
+static struct fake_host fake_host_at(struct kunit *test, unsigned short device,
+				     unsigned int devfn, bool root_port)
 {
 	struct fake_host h;
 	struct pci_dev *root;
@@ -40,10 +45,17 @@ static struct fake_host fake_host(struct kunit *test, unsigned short device)
 	h.bridge->bus = h.bus;
 	root->vendor = PCI_VENDOR_ID_INTEL;
 	root->device = device;
-	root->devfn = PCI_DEVFN(0, 0);
+	root->devfn = devfn;
+	if (root_port)
+		root->pcie_flags_reg = PCI_EXP_TYPE_ROOT_PORT << 4;
 	root->bus = h.bus;
 	list_add(&root->bus_list, &h.bus->devices);
 	return h;
+}
+
+static struct fake_host fake_host(struct kunit *test, unsigned short device)
+{
+	return fake_host_at(test, device, PCI_DEVFN(0, 0), false);
 }
 
 /* A bus below @parent, as behind a switch */
@@ -77,8 +89,10 @@ static bool reaches(struct kunit *test, struct pci_bus *provider_bus,
 /*
  * Both ends' host bridges decide, as for P2P without an IOMMU through a
  * host bridge: a listed provider is not reached from an unlisted host
- * bridge, and devices below one switch of an unlisted host bridge do not
- * reach each other either, since the IOMMU translates at the root complex.
+ * bridge, nor from a listed one when either wants the same bridge, and
+ * devices below one switch of an unlisted host bridge do not reach each
+ * other either, since the IOMMU translates at the root complex.  A bridge
+ * is known by its root bus's first device if that is 00.0 or a root port.
  */
 static void test_iommu_reach_needs_both_host_bridges(struct kunit *test)
 {
@@ -87,6 +101,10 @@ static void test_iommu_reach_needs_both_host_bridges(struct kunit *test)
 	struct fake_host sky_b = fake_host(test, SKYLAKE_E_ROOT_B);
 	struct fake_host e5_a = fake_host(test, XEON_E5_ROOT_A);
 	struct fake_host e5_b = fake_host(test, XEON_E5_ROOT_B);
+	struct fake_host sky_rp = fake_host_at(test, SKYLAKE_E_ROOT_B,
+					       PCI_DEVFN(1, 0), true);
+	struct fake_host sky_uncore = fake_host_at(test, SKYLAKE_E_ROOT_B,
+						   PCI_DEVFN(8, 0), false);
 	struct pci_bus *below_switch = fake_child_bus(test, q35.bus);
 
 	if (cpu_supports_p2pdma())
@@ -98,6 +116,9 @@ static void test_iommu_reach_needs_both_host_bridges(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, reaches(test, sky_a.bus, sky_a.bus));
 	KUNIT_EXPECT_TRUE(test, reaches(test, e5_a.bus, e5_a.bus));
 	KUNIT_EXPECT_FALSE(test, reaches(test, e5_a.bus, e5_b.bus));
+	KUNIT_EXPECT_FALSE(test, reaches(test, sky_a.bus, e5_a.bus));
+	KUNIT_EXPECT_TRUE(test, reaches(test, sky_a.bus, sky_rp.bus));
+	KUNIT_EXPECT_FALSE(test, reaches(test, sky_a.bus, sky_uncore.bus));
 	KUNIT_EXPECT_FALSE(test, reaches(test, below_switch, below_switch));
 	KUNIT_EXPECT_FALSE(test, reaches(test, q35.bus, below_switch));
 }
@@ -120,7 +141,11 @@ static void test_iommu_reach_everywhere_when_cpu_routes_p2p(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, reaches(test, below_switch, below_switch));
 }
 
-/* A client that is not a PCI device is never reached. */
+/*
+ * A client with no PCI device among its parents is never reached.  (The
+ * exported function's walk to a PCI client takes references on real
+ * devices, which this test does not make; the cases above ask its rule.)
+ */
 static void test_non_pci_client_never_reaches(struct kunit *test)
 {
 	struct fake_host sky_a = fake_host(test, SKYLAKE_E_ROOT_A);

@@ -318,6 +318,7 @@ static int device_reaches(struct device *dev, void *data)
  *	that maps @pages
  *
  * Every device of the group, bound to iommufd or not, shares its domain.
+ * The exporter is asked under the caller's locks and the group's mutex.
  *
  * Return: 0, or -EOPNOTSUPP if the exporter says one of them cannot reach
  * the memory through an IOMMU.
@@ -345,11 +346,13 @@ int iopt_dmabuf_check_areas(struct io_pagetable *iopt, struct iommu_group *group
 	down_read(&iopt->iova_rwsem);
 	for (area = iopt_area_iter_first(iopt, 0, ULONG_MAX); area && !rc;
 	     area = iopt_area_iter_next(area, 0, ULONG_MAX)) {
-		/* Copies of one mapping usually lie side by side */
-		if (!area->pages || area->pages->type != IOPT_ADDRESS_DMABUF ||
-		    area->pages == checked)
+		/*
+		 * Also an area being unmapped, still in its domains; copies of
+		 * one mapping usually lie side by side.
+		 */
+		if (!area->dmabuf_pages || area->dmabuf_pages == checked)
 			continue;
-		checked = area->pages;
+		checked = area->dmabuf_pages;
 		rc = iopt_dmabuf_check_group(checked, group);
 	}
 	up_read(&iopt->iova_rwsem);
