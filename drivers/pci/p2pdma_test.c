@@ -83,7 +83,7 @@ static bool reaches(struct kunit *test, struct pci_bus *provider_bus,
 		    struct pci_bus *client_bus)
 {
 	return host_bridges_forward(fake_endpoint(test, provider_bus),
-				    fake_endpoint(test, client_bus));
+				    fake_endpoint(test, client_bus), false);
 }
 
 /*
