@@ -9,6 +9,7 @@
  * The driver's side (the page size it records, and whether it knows the
  * device's) goes through the same helpers as mlx5r_umr_update_dmabuf_xlt().
  */
+#include <kunit/static_stub.h>
 #include <kunit/test.h>
 #include <linux/sizes.h>
 
@@ -480,6 +481,222 @@ static void test_log_pgsz_limit(struct kunit *test)
 			min(40, BITS_PER_LONG - 1));
 }
 
+/* The device's minimum: KSM's own where reported, never below PAGE_SIZE. */
+static void test_log_pgsz_floor(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, mlx5r_log_pgsz_floor(0, false, false, 0),
+			PAGE_SHIFT);
+	KUNIT_EXPECT_EQ(test, mlx5r_log_pgsz_floor(PAGE_SHIFT + 4, false, true,
+						   PAGE_SHIFT + 8),
+			PAGE_SHIFT + 4);
+	KUNIT_EXPECT_EQ(test, mlx5r_log_pgsz_floor(PAGE_SHIFT + 4, true, true,
+						   PAGE_SHIFT + 8),
+			PAGE_SHIFT + 8);
+	/* A KSM minimum that is not valid is not used. */
+	KUNIT_EXPECT_EQ(test, mlx5r_log_pgsz_floor(PAGE_SHIFT + 4, true, false,
+						   PAGE_SHIFT + 8),
+			PAGE_SHIFT + 4);
+}
+
+/* Loads never use a size below the minimum, and KSM none above the IOVA's. */
+static void test_dmabuf_pgsz_bitmap(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, mlx5r_dmabuf_pgsz_bitmap(PAGE_SHIFT, 21, false,
+						       SZ_4K),
+			GENMASK(21, PAGE_SHIFT));
+	KUNIT_EXPECT_EQ(test, mlx5r_dmabuf_pgsz_bitmap(16, 21, false, SZ_4K),
+			GENMASK(21, 16));
+	KUNIT_EXPECT_EQ(test, mlx5r_dmabuf_pgsz_bitmap(PAGE_SHIFT, 30, true,
+						       SZ_2M + SZ_64K),
+			GENMASK(16, PAGE_SHIFT));
+	KUNIT_EXPECT_EQ(test, mlx5r_dmabuf_pgsz_bitmap(PAGE_SHIFT, 30, true, 0),
+			GENMASK(30, PAGE_SHIFT));
+	/* No size the device takes fits the IOVA: none. */
+	KUNIT_EXPECT_EQ(test, mlx5r_dmabuf_pgsz_bitmap(21, 30, true, SZ_64K),
+			0);
+}
+
+/*
+ * move_notify's stop of a dynamic dma-buf MR against the model: the zap
+ * writes the model's entries one UMR unit at a time and fails after
+ * zap_units of them (0: the UMR QP is in error and nothing is posted); the
+ * destroy command fails with destroy_err.  Each records that it ran.
+ */
+struct stop_model {
+	struct mkey_model *m;
+	unsigned int zap_units;
+	int destroy_err;
+	bool destroyed;
+	bool halted;
+};
+
+static int fake_zap(struct mlx5_ib_mr *mr)
+{
+	struct stop_model *sm = kunit_get_current_test()->priv;
+	size_t n = nblocks(sm->m->iova, sm->m->length, sm->m->shift), u;
+
+	for (u = 0; u < DIV_ROUND_UP(n, MTT_ALIGN); u++) {
+		if (u == sm->zap_units)
+			return -EFAULT;
+		model_write(sm->m, u * MTT_ALIGN,
+			    min_t(size_t, MTT_ALIGN, n - u * MTT_ALIGN),
+			    NOT_PRESENT);
+	}
+	return 0;
+}
+
+static int fake_destroy_mkey(struct mlx5_ib_mr *mr)
+{
+	struct stop_model *sm = kunit_get_current_test()->priv;
+
+	if (sm->destroy_err)
+		return sm->destroy_err;
+	sm->destroyed = true;
+	return 0;
+}
+
+static void fake_halt_dma(struct mlx5_ib_dev *dev)
+{
+	struct stop_model *sm = kunit_get_current_test()->priv;
+
+	sm->halted = true;
+}
+
+/* The device can reach the memory through the mkey. */
+static bool stop_model_reaches(struct stop_model *sm)
+{
+	return !sm->destroyed && !sm->halted && !model_unreachable(sm->m);
+}
+
+struct fake_dmabuf_mr {
+	struct mlx5_ib_dev *dev;
+	struct ib_umem umem;
+	struct mlx5_ib_mr mr;
+};
+
+static void destroy_odp_mkeys(void *xa)
+{
+	xa_destroy(xa);
+}
+
+/* A dynamic dma-buf MR, registered with the device's odp_mkeys. */
+static struct fake_dmabuf_mr *fake_dmabuf_mr_new(struct kunit *test, u32 key)
+{
+	struct fake_dmabuf_mr *f = kunit_kzalloc(test, sizeof(*f), GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, f);
+	f->dev = kunit_kzalloc(test, sizeof(*f->dev), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, f->dev);
+	xa_init(&f->dev->odp_mkeys);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, destroy_odp_mkeys,
+							&f->dev->odp_mkeys), 0);
+	f->umem.is_dmabuf = 1;
+	f->mr.umem = &f->umem;
+	f->mr.ibmr.device = &f->dev->ib_dev;
+	f->mr.mmkey.type = MLX5_MKEY_MR;
+	f->mr.mmkey.key = key;
+	init_waitqueue_head(&f->mr.mmkey.wait);
+	KUNIT_ASSERT_EQ(test, mlx5r_store_odp_mkey(f->dev, &f->mr.mmkey), 0);
+	return f;
+}
+
+static struct stop_model *stop_model_new(struct kunit *test, u64 length,
+					 unsigned int zap_units,
+					 int destroy_err)
+{
+	struct stop_model *sm = kunit_kzalloc(test, sizeof(*sm), GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, sm);
+	sm->m = model_new(test, SZ_2M, length, PAGE_SHIFT);
+	sm->zap_units = zap_units;
+	sm->destroy_err = destroy_err;
+	test->priv = sm;
+	kunit_activate_static_stub(test, mlx5_ib_dmabuf_zap, fake_zap);
+	kunit_activate_static_stub(test, mlx5_ib_dmabuf_destroy_mkey,
+				   fake_destroy_mkey);
+	kunit_activate_static_stub(test, mlx5_ib_dmabuf_halt_dma,
+				   fake_halt_dma);
+	return sm;
+}
+
+/* A zap that works stops the DMA and keeps the mkey for the next fault. */
+static void test_zap_keeps_mkey(struct kunit *test)
+{
+	struct fake_dmabuf_mr *f = fake_dmabuf_mr_new(test, 0x1234);
+	struct stop_model *sm = stop_model_new(test, SZ_1M, UINT_MAX, 0);
+
+	mlx5_ib_dmabuf_stop_dma(&f->mr);
+	KUNIT_EXPECT_FALSE(test, stop_model_reaches(sm));
+	KUNIT_EXPECT_TRUE(test, model_unreachable(sm->m));
+	KUNIT_EXPECT_FALSE(test, sm->destroyed);
+	KUNIT_EXPECT_FALSE(test, sm->halted);
+	KUNIT_EXPECT_FALSE(test, f->mr.dmabuf_mkey_dead);
+	KUNIT_EXPECT_PTR_EQ(test, xa_load(&f->dev->odp_mkeys, 0x1200),
+			    (void *)&f->mr.mmkey);
+
+	/* dereg takes it out and drops the first reference */
+	mlx5_ib_wait_odp_mkey_users(&f->mr);
+	KUNIT_EXPECT_NULL(test, xa_load(&f->dev->odp_mkeys, 0x1200));
+	KUNIT_EXPECT_EQ(test, refcount_read(&f->mr.mmkey.usecount), 0);
+}
+
+/*
+ * A zap that fails after any of its UMRs, or posts none because the UMR QP
+ * is in error, leaves present entries: the mkey is destroyed before the
+ * stop returns, and dereg then neither hangs nor touches the index, which
+ * the device may have given to another mkey.
+ */
+static void test_failed_zap_destroys_mkey(struct kunit *test)
+{
+	/* 4 MiB at 4 KiB pages: 1024 entries, 8 UMR units */
+	size_t units = DIV_ROUND_UP(SZ_4M / SZ_4K, MTT_ALIGN);
+	struct mlx5_ib_mkey stranger = { .type = MLX5_MKEY_MR, .key = 0x12ab };
+	unsigned int done;
+
+	for (done = 0; done < units; done++) {
+		struct fake_dmabuf_mr *f = fake_dmabuf_mr_new(test, 0x1234);
+		struct stop_model *sm = stop_model_new(test, SZ_4M, done, 0);
+
+		/* a page fault in flight holds a reference */
+		refcount_inc(&f->mr.mmkey.usecount);
+		mlx5_ib_dmabuf_stop_dma(&f->mr);
+		KUNIT_EXPECT_FALSE_MSG(test, stop_model_reaches(sm),
+				       "zap failed after %u UMRs", done);
+		KUNIT_EXPECT_FALSE(test, model_unreachable(sm->m));
+		KUNIT_EXPECT_TRUE(test, sm->destroyed);
+		KUNIT_EXPECT_FALSE(test, sm->halted);
+		KUNIT_EXPECT_TRUE(test, f->mr.dmabuf_mkey_dead);
+		/* no new fault finds it; the one in flight keeps its own */
+		KUNIT_EXPECT_NULL(test, xa_load(&f->dev->odp_mkeys, 0x1200));
+		KUNIT_EXPECT_EQ(test, refcount_read(&f->mr.mmkey.usecount), 1);
+
+		/* the index is given to another mkey; the fault ends */
+		KUNIT_ASSERT_EQ(test, mlx5r_store_odp_mkey(f->dev, &stranger),
+				0);
+		mlx5r_deref_odp_mkey(&f->mr.mmkey);
+		mlx5_ib_wait_odp_mkey_users(&f->mr);
+		KUNIT_EXPECT_PTR_EQ(test, xa_load(&f->dev->odp_mkeys, 0x1200),
+				    (void *)&stranger);
+		KUNIT_EXPECT_EQ(test, refcount_read(&stranger.usecount), 1);
+		KUNIT_EXPECT_EQ(test, refcount_read(&f->mr.mmkey.usecount), 0);
+	}
+}
+
+/* A device that fails the destroy command too gets its DMA turned off. */
+static void test_failed_destroy_halts_device(struct kunit *test)
+{
+	struct fake_dmabuf_mr *f = fake_dmabuf_mr_new(test, 0x1234);
+	struct stop_model *sm = stop_model_new(test, SZ_1M, 1, -ETIMEDOUT);
+
+	mlx5_ib_dmabuf_stop_dma(&f->mr);
+	KUNIT_EXPECT_FALSE(test, stop_model_reaches(sm));
+	KUNIT_EXPECT_FALSE(test, sm->destroyed);
+	KUNIT_EXPECT_TRUE(test, sm->halted);
+	KUNIT_EXPECT_TRUE(test, f->mr.dmabuf_mkey_dead);
+	mlx5_ib_wait_odp_mkey_users(&f->mr);
+	KUNIT_EXPECT_EQ(test, refcount_read(&f->mr.mmkey.usecount), 0);
+}
+
 static struct kunit_case mlx5_umr_dmabuf_cases[] = {
 	KUNIT_CASE(test_first_map_is_one_load),
 	KUNIT_CASE(test_remap_same_size_is_one_load),
@@ -491,6 +708,11 @@ static struct kunit_case mlx5_umr_dmabuf_cases[] = {
 	KUNIT_CASE(test_failed_long_loads_are_covered),
 	KUNIT_CASE(test_1g_mr_changes),
 	KUNIT_CASE(test_log_pgsz_limit),
+	KUNIT_CASE(test_log_pgsz_floor),
+	KUNIT_CASE(test_dmabuf_pgsz_bitmap),
+	KUNIT_CASE(test_zap_keeps_mkey),
+	KUNIT_CASE(test_failed_zap_destroys_mkey),
+	KUNIT_CASE(test_failed_destroy_halts_device),
 	{}
 };
 
