@@ -26,6 +26,7 @@ struct mr_test {
 	struct irdma_pd *iwpd;
 	unsigned long allocated_mrs[BITS_TO_LONGS(TEST_MAX_MR)];
 	struct dma_buf *dmabuf;
+	struct ib_mr *mr;	/* registered, not yet deregistered */
 	int *attached;		/* the exporter's count of attachments */
 	const int *results;	/* what the CQP answers, command by command */
 	unsigned int nr_results;
@@ -163,7 +164,29 @@ static int mr_test_init(struct kunit *test)
 	return 0;
 }
 
-/* Register the dma-buf through an fd, as uverbs does; the CQP answers. */
+/*
+ * An MR that dereg could not free, as when a reset is under way (the reset
+ * would free it with the device) or a case failed: free it here.
+ */
+static void mr_test_exit(struct kunit *test)
+{
+	struct mr_test *t = test->priv;
+	struct irdma_mr *iwmr;
+
+	if (!t || !t->mr)
+		return;
+	iwmr = to_iwmr(t->mr);
+	if (iwmr->region)
+		ib_umem_release(iwmr->region);
+	irdma_free_stag(t->iwdev, iwmr->stag);
+	irdma_free_iwmr(iwmr);
+}
+
+/*
+ * Register the dma-buf through an fd, as uverbs does; the CQP answers.  The
+ * fd lives for the call in the fd table KUnit's thread shares with the
+ * kernel's other threads.
+ */
 static struct ib_mr *reg_mr(struct kunit *test, int access,
 			    const int *results, unsigned int nr_results)
 {
@@ -182,6 +205,8 @@ static struct ib_mr *reg_mr(struct kunit *test, int access,
 	mr = irdma_reg_user_mr_dmabuf(&t->iwpd->ibpd, 0, PAGE_SIZE, 0x10000,
 				      fd, access, NULL);
 	close_fd(fd);
+	if (!IS_ERR(mr))
+		t->mr = mr;
 	return mr;
 }
 
@@ -214,10 +239,15 @@ static int dereg(struct kunit *test, struct ib_mr *mr, const int *results,
 {
 	struct mr_test *t = test->priv;
 
+	int ret;
+
 	t->results = results;
 	t->nr_results = nr_results;
 	t->nr_cmds = 0;
-	return irdma_dereg_mr(mr, NULL);
+	ret = irdma_dereg_mr(mr, NULL);
+	if (!ret)
+		t->mr = NULL;
+	return ret;
 }
 
 static const u8 reg_cmds[] = { IRDMA_OP_MR_REG_NON_SHARED };
@@ -254,12 +284,11 @@ static void test_revoke_deregisters_and_keeps_stag(struct kunit *test)
 }
 
 /*
- * A deregistration that fails for want of memory goes back to the user,
- * with no reset: the umem is released anyway, its revoke deregistering the
- * MR with the request reserved at registration, and the dma-buf is let go.
- * The user's retry then succeeds.
+ * A deregistration that finds no CQP request free (-ENOMEM) is done by the
+ * umem's release, whose revoke uses the request reserved at registration:
+ * dereg succeeds, with no reset, and lets the dma-buf go.
  */
-static void test_failed_dereg_returns_error_without_reset(struct kunit *test)
+static void test_dereg_without_request_succeeds_without_reset(struct kunit *test)
 {
 	static const int nomem[] = { -ENOMEM };
 	struct mr_test *t = test->priv;
@@ -268,22 +297,45 @@ static void test_failed_dereg_returns_error_without_reset(struct kunit *test)
 	mr = reg_mr(test, IB_ACCESS_LOCAL_WRITE, NULL, 0);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, mr);
 
-	KUNIT_EXPECT_EQ(test, dereg(test, mr, nomem, ARRAY_SIZE(nomem)),
-			-ENOMEM);
+	KUNIT_EXPECT_EQ(test, dereg(test, mr, nomem, ARRAY_SIZE(nomem)), 0);
 	expect_cmds(test, dealloc_twice_cmds, ARRAY_SIZE(dealloc_twice_cmds));
 	KUNIT_EXPECT_EQ(test, t->resets, 0);
 	KUNIT_EXPECT_EQ(test, *t->attached, 0);
-	KUNIT_EXPECT_EQ(test, bitmap_weight(t->allocated_mrs, TEST_MAX_MR), 1);
-
-	KUNIT_EXPECT_EQ(test, dereg(test, mr, NULL, 0), 0);
-	expect_cmds(test, NULL, 0);
 	KUNIT_EXPECT_EQ(test, bitmap_weight(t->allocated_mrs, TEST_MAX_MR), 0);
+}
+
+/*
+ * A deregistration the hardware fails twice (dereg's, then the revoke's
+ * with the reserved request) leaves an MR that may still reach the memory,
+ * which goes back to its exporter: a reset is requested, once, and the
+ * error goes back to the user.  Until the reset has run, every command
+ * fails, dereg's included, and none asks for another.
+ */
+static void test_dereg_hw_failure_requests_reset(struct kunit *test)
+{
+	static const int hw_error[] = { -EIO, -EIO };
+	struct mr_test *t = test->priv;
+	struct ib_mr *mr;
+
+	mr = reg_mr(test, IB_ACCESS_LOCAL_WRITE, NULL, 0);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, mr);
+
+	KUNIT_EXPECT_EQ(test, dereg(test, mr, hw_error, ARRAY_SIZE(hw_error)),
+			-EIO);
+	expect_cmds(test, dealloc_twice_cmds, ARRAY_SIZE(dealloc_twice_cmds));
+	KUNIT_EXPECT_EQ(test, t->resets, 1);
+	KUNIT_EXPECT_EQ(test, *t->attached, 0);
+
+	KUNIT_EXPECT_EQ(test, dereg(test, mr, NULL, 0), -EBUSY);
+	expect_cmds(test, NULL, 0);
+	KUNIT_EXPECT_EQ(test, t->resets, 1);
 }
 
 /*
  * If the hardware fails the revoke's deregistration, the MR may still reach
  * memory its owner takes back: a reset of the function is requested, once.
- * Until it runs every command fails, dereg included, without asking again.
+ * Until it has run every command fails, dereg's included, which lets the
+ * dma-buf go anyway and asks for no other reset.
  */
 static void test_failed_revoke_requests_reset(struct kunit *test)
 {
@@ -300,14 +352,9 @@ static void test_failed_revoke_requests_reset(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, t->iwdev->rf->reset);
 
 	KUNIT_EXPECT_EQ(test, dereg(test, mr, NULL, 0), -EBUSY);
+	expect_cmds(test, NULL, 0);
 	KUNIT_EXPECT_EQ(test, t->resets, 1);
 	KUNIT_EXPECT_EQ(test, *t->attached, 0);
-
-	/* the reset is done; the user's retry frees the MR */
-	t->iwdev->rf->reset = false;
-	KUNIT_EXPECT_EQ(test, dereg(test, mr, NULL, 0), 0);
-	expect_cmds(test, dealloc_cmds, ARRAY_SIZE(dealloc_cmds));
-	KUNIT_EXPECT_EQ(test, bitmap_weight(t->allocated_mrs, TEST_MAX_MR), 0);
 }
 
 /* A revoke during a reset is done by that reset: no other is requested. */
@@ -321,11 +368,10 @@ static void test_revoke_during_reset_requests_none(struct kunit *test)
 
 	t->iwdev->rf->reset = true;
 	exporter_revokes(test, NULL, 0);
+	expect_cmds(test, NULL, 0);
 	KUNIT_EXPECT_EQ(test, t->resets, 0);
-
-	t->iwdev->rf->reset = false;
-	KUNIT_EXPECT_EQ(test, dereg(test, mr, NULL, 0), 0);
-	expect_cmds(test, dealloc_cmds, ARRAY_SIZE(dealloc_cmds));
+	KUNIT_EXPECT_EQ(test, dereg(test, mr, NULL, 0), -EBUSY);
+	KUNIT_EXPECT_EQ(test, t->resets, 0);
 	KUNIT_EXPECT_EQ(test, *t->attached, 0);
 }
 
@@ -344,7 +390,8 @@ static void test_mw_bind_refused(struct kunit *test)
 
 static struct kunit_case irdma_dmabuf_mr_cases[] = {
 	KUNIT_CASE(test_revoke_deregisters_and_keeps_stag),
-	KUNIT_CASE(test_failed_dereg_returns_error_without_reset),
+	KUNIT_CASE(test_dereg_without_request_succeeds_without_reset),
+	KUNIT_CASE(test_dereg_hw_failure_requests_reset),
 	KUNIT_CASE(test_failed_revoke_requests_reset),
 	KUNIT_CASE(test_revoke_during_reset_requests_none),
 	KUNIT_CASE(test_mw_bind_refused),
@@ -354,6 +401,7 @@ static struct kunit_case irdma_dmabuf_mr_cases[] = {
 static struct kunit_suite irdma_dmabuf_mr_suite = {
 	.name = "irdma-dmabuf-mr",
 	.init = mr_test_init,
+	.exit = mr_test_exit,
 	.test_cases = irdma_dmabuf_mr_cases,
 };
 

@@ -11,6 +11,7 @@
  */
 #include <kunit/static_stub.h>
 #include <kunit/test.h>
+#include <linux/kthread.h>
 #include <linux/sizes.h>
 
 #include "umr.h"
@@ -640,22 +641,41 @@ static void test_zap_keeps_mkey(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, refcount_read(&f->mr.mmkey.usecount), 0);
 }
 
+struct dereg_wait {
+	struct mlx5_ib_mr *mr;
+	struct completion done;
+};
+
+static int dereg_wait_fn(void *data)
+{
+	struct dereg_wait *w = data;
+
+	mlx5_ib_wait_odp_mkey_users(w->mr);
+	complete(&w->done);
+	return 0;
+}
+
 /*
  * A zap that fails after any of its UMRs, or posts none because the UMR QP
  * is in error, leaves present entries: the mkey is destroyed before the
- * stop returns, and dereg then neither hangs nor touches the index, which
- * the device may have given to another mkey.
+ * stop returns.  Dereg then waits for the page fault that was in flight,
+ * and neither drops its reference nor takes out the odp_mkeys entry of
+ * another mkey given the destroyed one's index.
  */
 static void test_failed_zap_destroys_mkey(struct kunit *test)
 {
 	/* 4 MiB at 4 KiB pages: 1024 entries, 8 UMR units */
 	size_t units = DIV_ROUND_UP(SZ_4M / SZ_4K, MTT_ALIGN);
-	struct mlx5_ib_mkey stranger = { .type = MLX5_MKEY_MR, .key = 0x12ab };
 	unsigned int done;
 
 	for (done = 0; done < units; done++) {
 		struct fake_dmabuf_mr *f = fake_dmabuf_mr_new(test, 0x1234);
 		struct stop_model *sm = stop_model_new(test, SZ_4M, done, 0);
+		struct mlx5_ib_mkey stranger = {
+			.type = MLX5_MKEY_MR, .key = 0x12ab,
+		};
+		struct dereg_wait w = { .mr = &f->mr };
+		struct task_struct *task;
 
 		/* a page fault in flight holds a reference */
 		refcount_inc(&f->mr.mmkey.usecount);
@@ -670,11 +690,18 @@ static void test_failed_zap_destroys_mkey(struct kunit *test)
 		KUNIT_EXPECT_NULL(test, xa_load(&f->dev->odp_mkeys, 0x1200));
 		KUNIT_EXPECT_EQ(test, refcount_read(&f->mr.mmkey.usecount), 1);
 
-		/* the index is given to another mkey; the fault ends */
+		/* the index is given to another mkey; dereg waits for the fault */
 		KUNIT_ASSERT_EQ(test, mlx5r_store_odp_mkey(f->dev, &stranger),
 				0);
+		init_completion(&w.done);
+		task = kthread_run(dereg_wait_fn, &w, "mlx5_umr_test");
+		KUNIT_ASSERT_NOT_ERR_OR_NULL(test, task);
+		KUNIT_EXPECT_FALSE(test, wait_for_completion_timeout(&w.done,
+								     HZ / 10));
+		KUNIT_EXPECT_EQ(test, refcount_read(&f->mr.mmkey.usecount), 1);
 		mlx5r_deref_odp_mkey(&f->mr.mmkey);
-		mlx5_ib_wait_odp_mkey_users(&f->mr);
+		KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&w.done,
+								    10 * HZ));
 		KUNIT_EXPECT_PTR_EQ(test, xa_load(&f->dev->odp_mkeys, 0x1200),
 				    (void *)&stranger);
 		KUNIT_EXPECT_EQ(test, refcount_read(&stranger.usecount), 1);
