@@ -588,6 +588,9 @@ static struct fake_dmabuf_mr *fake_dmabuf_mr_new(struct kunit *test, u32 key)
 	KUNIT_ASSERT_NOT_NULL(test, f);
 	f->dev = kunit_kzalloc(test, sizeof(*f->dev), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, f->dev);
+	/* a PF, for what the stop asks of it */
+	f->dev->mdev = kunit_kzalloc(test, sizeof(*f->dev->mdev), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, f->dev->mdev);
 	xa_init(&f->dev->odp_mkeys);
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, destroy_odp_mkeys,
 							&f->dev->odp_mkeys), 0);
@@ -700,13 +703,34 @@ static void test_failed_zap_destroys_mkey(struct kunit *test)
 								     HZ / 10));
 		KUNIT_EXPECT_EQ(test, refcount_read(&f->mr.mmkey.usecount), 1);
 		mlx5r_deref_odp_mkey(&f->mr.mmkey);
-		KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&w.done,
-								    10 * HZ));
+		if (!wait_for_completion_timeout(&w.done, 10 * HZ)) {
+			/* let the thread go before its memory does */
+			refcount_set(&f->mr.mmkey.usecount, 0);
+			wake_up(&f->mr.mmkey.wait);
+			wait_for_completion(&w.done);
+			KUNIT_FAIL(test, "dereg still waits once the fault ended");
+		}
 		KUNIT_EXPECT_PTR_EQ(test, xa_load(&f->dev->odp_mkeys, 0x1200),
 				    (void *)&stranger);
 		KUNIT_EXPECT_EQ(test, refcount_read(&stranger.usecount), 1);
 		KUNIT_EXPECT_EQ(test, refcount_read(&f->mr.mmkey.usecount), 0);
 	}
+}
+
+/*
+ * An SF cannot stop its DMA (its pdev is its parent's) and is not
+ * revocable: a failed destroy is only logged.
+ */
+static void test_sf_failed_destroy_does_not_halt_parent(struct kunit *test)
+{
+	struct fake_dmabuf_mr *f = fake_dmabuf_mr_new(test, 0x1234);
+	struct stop_model *sm = stop_model_new(test, SZ_1M, 0, -EIO);
+
+	f->dev->mdev->coredev_type = MLX5_COREDEV_SF;
+	mlx5_ib_dmabuf_stop_dma(&f->mr);
+	KUNIT_EXPECT_FALSE(test, sm->destroyed);
+	KUNIT_EXPECT_FALSE(test, sm->halted);
+	KUNIT_EXPECT_TRUE(test, f->mr.dmabuf_mkey_dead);
 }
 
 /* A device that fails the destroy command too gets its DMA turned off. */
@@ -740,6 +764,7 @@ static struct kunit_case mlx5_umr_dmabuf_cases[] = {
 	KUNIT_CASE(test_zap_keeps_mkey),
 	KUNIT_CASE(test_failed_zap_destroys_mkey),
 	KUNIT_CASE(test_failed_destroy_halts_device),
+	KUNIT_CASE(test_sf_failed_destroy_does_not_halt_parent),
 	{}
 };
 
