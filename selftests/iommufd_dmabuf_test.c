@@ -788,6 +788,51 @@ TEST_F(ioas, memfd_bad_files_refused)
 }
 
 /*
+ * A writable map that fails after it took the file's write hold (here at
+ * an IOVA already in use) gives the hold back: the file can then be
+ * write-sealed, as after munmap().
+ */
+TEST_F(ioas, memfd_failed_map_lets_file_be_sealed)
+{
+	uint64_t iova = 0;
+	int mfd;
+
+	mfd = memfd_create("ram", MFD_ALLOW_SEALING);
+	ASSERT_GE(mfd, 0);
+	ASSERT_EQ(0, ftruncate(mfd, SZ_1M));
+	ASSERT_EQ(0, map_file(self->iommufd, self->ioas, mfd, 0, SZ_4K, &iova,
+			      IOMMU_IOAS_MAP_READABLE));
+	EXPECT_EQ(-EEXIST, map_file(self->iommufd, self->ioas, mfd, 0, SZ_4K,
+				    &iova, RW | IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE));
+	EXPECT_EQ(SZ_4K, unmap_all(self->iommufd, self->ioas));
+	close(mfd);
+}
+
+/*
+ * F_SEAL_FUTURE_WRITE refuses new shared writable mmap()s, and writable DMA
+ * with the same errno; reading works for both.
+ */
+TEST_F(ioas, memfd_future_write_sealed_not_written)
+{
+	int mfd;
+
+	mfd = memfd_create("ram", MFD_ALLOW_SEALING);
+	ASSERT_GE(mfd, 0);
+	ASSERT_EQ(0, ftruncate(mfd, SZ_1M));
+	ASSERT_EQ(0, fcntl(mfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE));
+	EXPECT_EQ(EPERM, shared_mmap_errno(mfd, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(-EPERM, map_file(self->iommufd, self->ioas, mfd, 0, SZ_4K,
+				   NULL, RW));
+	EXPECT_NOTHING_LEFT();
+	EXPECT_EQ(0, shared_mmap_errno(mfd, PROT_READ));
+	EXPECT_EQ(0, map_file(self->iommufd, self->ioas, mfd, 0, SZ_4K, NULL,
+			      IOMMU_IOAS_MAP_READABLE));
+	EXPECT_EQ(SZ_4K, unmap_all(self->iommufd, self->ioas));
+	close(mfd);
+}
+
+/*
  * An append-only memfd open for writing cannot be mapped shared by mmap(),
  * so DMA may not write it either, with the same errno.  Reading by DMA
  * works, where mmap() refuses even PROT_READ (mprotect() could add write
