@@ -6,8 +6,9 @@
  * A mock exporter gives a one-page dma-buf.  irdma_handle_cqp_op() is
  * stubbed: each CQP command takes the next result from the case's script
  * and is recorded, and, as on the device, every command fails with -EBUSY
- * while a reset is under way.  The rest of the device is the few fields
- * that registration, revoke and dereg read.
+ * while a reset is under way.  One case also stubs the request allocator,
+ * to have none.  The rest of the device is the few fields that
+ * registration, revoke and dereg read.
  */
 #include <kunit/device.h>
 #include <kunit/static_stub.h>
