@@ -41,12 +41,19 @@
  *   mapfile-memfd / map-memfd  guest RAM in a populated memfd of the
  *            slice's size (up to MEMFD_MAX): IOMMU_IOAS_MAP_FILE of the
  *            memfd against IOMMU_IOAS_MAP of its mmap, + UNMAP
+ *   areas    N = 1 to 10,000 (-a) one-page areas of a BAR dma-buf in the IOAS,
+ *            made by one MAP_FILE each or by IOAS_COPYs of one: decode
+ *            off (the core unmaps every area), decode on (it maps them
+ *            again) and one UNMAP of them all, each timed once per N
+ *            (the fastest of 3 decode cycles), so the time per area shows
+ *            whether the work is linear in N
  *
  * The importer module times each repetition in the kernel; the VMM
  * methods are timed around their ioctls.  One line per
  * (method, size) on stdout, tab separated, for scripts/bench:
  *
  *   row  method size reps median p25 p75 entries bytes iommu_bytes
+ *   areas  how N revoke_ns restore_ns unmap_ns
  *   pages-setup size create_ns memmap_bytes
  *   info key value
  *
@@ -75,6 +82,7 @@
 static uint64_t budget_ns = 1000000000ull;	/* per method and size */
 static uint64_t pages_budget_ns = 120000000000ull;
 static int checking;
+static uint32_t areas_max = 10000;	/* -a */
 static int have_iommu;
 static int failures;
 
@@ -450,9 +458,78 @@ static void type1_method(struct vdev *v, const uint64_t *sizes, int n)
 	munmap(m.va, v->bar_size);
 }
 
+#define AREAS_IOVA	(16 * SZ_1G)	/* below any vIOMMU's 39-bit limit */
+
+/*
+ * @n one-page areas of @dmabuf at fixed IOVAs (an allocated IOVA would
+ * cost O(n) each: iommufd's allocator walks the used space), by MAP_FILE
+ * or by IOAS_COPY of the first; then decode off, on, and UNMAP of all.
+ */
+static void areas(struct cdev *dev, int fd, uint32_t ioas, int dmabuf,
+		  const char *how, uint32_t n)
+{
+	struct iommu_ioas_copy cp = {
+		.size = sizeof(cp), .dst_ioas_id = ioas, .src_ioas_id = ioas,
+		.flags = RW | IOMMU_IOAS_MAP_FIXED_IOVA, .src_iova = AREAS_IOVA,
+		.length = PAGE_SZ,
+	};
+	uint64_t revoke = UINT64_MAX, restore = UINT64_MAX, t, iova;
+	int copy = !strcmp(how, "copy");
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		iova = AREAS_IOVA + (uint64_t)i * PAGE_SZ;
+		cp.dst_iova = iova;
+		if (copy && i ? ioctl(fd, IOMMU_IOAS_COPY, &cp) :
+		    map_file(fd, ioas, dmabuf, 0, PAGE_SZ, &iova,
+			     RW | IOMMU_IOAS_MAP_FIXED_IOVA))
+			die("area %u of %u by %s", i, n, how);
+	}
+	for (i = 0; i < 3; i++) {
+		t = now_ns();
+		if (set_command(dev, 0, PCI_COMMAND_MEMORY))
+			die("decode off");
+		t = now_ns() - t;
+		revoke = t < revoke ? t : revoke;
+		t = now_ns();
+		if (set_command(dev, PCI_COMMAND_MEMORY, 0))
+			die("decode on");
+		t = now_ns() - t;
+		restore = t < restore ? t : restore;
+	}
+	t = now_ns();
+	if (unmap(fd, ioas, AREAS_IOVA, (uint64_t)n * PAGE_SZ) !=
+	    (long long)n * PAGE_SZ)
+		die("unmapping %u areas", n);
+	t = now_ns() - t;
+	printf("areas\t%s\t%u\t%llu\t%llu\t%llu\n", how, n,
+	       (unsigned long long)revoke, (unsigned long long)restore,
+	       (unsigned long long)t);
+	fflush(stdout);
+}
+
+/* 1 to areas_max areas of a dma-buf of the BAR's first page, both ways */
+static void areas_methods(struct cdev *dev, int fd, uint32_t ioas)
+{
+	struct vfio_region_dma_range page = { 0, PAGE_SZ };
+	uint32_t n;
+	int dmabuf;
+
+	dmabuf = export_ranges(dev->fd, BAR, O_RDONLY | O_CLOEXEC, 0, 1, &page,
+			       1);
+	if (dmabuf < 0)
+		die("VFIO_DEVICE_FEATURE_DMA_BUF of a page");
+	for (n = 1; n <= areas_max; n *= 10) {
+		areas(dev, fd, ioas, dmabuf, "mapfile", n);
+		areas(dev, fd, ioas, dmabuf, "copy", n);
+	}
+	close(dmabuf);
+}
+
 /*
  * The iommufd backend, ivshmem bound to an iommufd and attached to an
- * IOAS: MAP_FILE of a dma-buf of each slice, then memfds.
+ * IOAS: MAP_FILE of a dma-buf of each slice, then memfds, then many
+ * small areas.
  */
 static void iommufd_methods(const uint64_t *sizes, int n)
 {
@@ -497,6 +574,7 @@ static void iommufd_methods(const uint64_t *sizes, int n)
 		run_vmm("mapfile-memfd", iommufd_map, &m, &r);
 		close(m.file);
 	}
+	areas_methods(&dev, m.fd, m.ioas);
 	cdev_close(&dev);
 	close(m.fd);
 }
@@ -601,7 +679,7 @@ int main(int argc, char **argv)
 	char *list = "2M,16M,128M,1G,8G,64G", *tok;
 	int opt, n = 0;
 
-	while ((opt = getopt(argc, argv, "s:b:p:c")) != -1) {
+	while ((opt = getopt(argc, argv, "s:b:p:a:c")) != -1) {
 		switch (opt) {
 		case 's':
 			list = optarg;
@@ -612,11 +690,14 @@ int main(int argc, char **argv)
 		case 'p':
 			pages_budget_ns = strtoull(optarg, NULL, 10) * 1000000000ull;
 			break;
+		case 'a':
+			areas_max = strtoul(optarg, NULL, 10);
+			break;
 		case 'c':
 			checking = 1;
 			break;
 		default:
-			fprintf(stderr, "usage: dmabuf-bench [-s 2M,1G,...] [-b ms per point] [-p pages budget s] [-c]\n");
+			fprintf(stderr, "usage: dmabuf-bench [-s 2M,1G,...] [-b ms per point] [-p pages budget s] [-a max areas] [-c]\n");
 			return 2;
 		}
 	}

@@ -69,13 +69,18 @@ def collect(d, runs):
         for run in runs:
             topo, output = run.split("=", 1)
             for line in open(output):
-                if line.split("\t", 1)[0] in ("row", "pages-setup", "info"):
+                if line.split("\t", 1)[0] in ("row", "areas", "pages-setup", "info"):
                     out.write("%s\t%s" % (topo, line))
     return path
 
 
+AREAS = (("revoke", "decode off"), ("restore", "decode on"), ("unmap", "UNMAP of all"))
+AREAS_HOW = (("mapfile", "MAP_FILE each"), ("copy", "IOAS_COPYs of one"))
+
+
 def load(path):
     meta, rows, setup, info = {}, defaultdict(dict), defaultdict(dict), defaultdict(dict)
+    areas = defaultdict(dict)
     with open(path) as f:
         for line in f:
             w = line.rstrip("\n").split("\t")
@@ -86,11 +91,14 @@ def load(path):
                 reps, med, p25, p75, ent, byt, iob = map(int, w[4:11])
                 rows[topo][(method, size)] = dict(reps=reps, median=med, p25=p25, p75=p75,
                                                   entries=ent, bytes=byt, iommu=iob)
+            elif w[1] == "areas":
+                areas[w[0]][(w[2], int(w[3]))] = dict(
+                    zip((k for k, _ in AREAS), map(int, w[4:7])))
             elif w[1] == "pages-setup":
                 setup[w[0]][int(w[2])] = dict(ns=int(w[3]), memmap=int(w[4]))
             elif w[1] == "info":
                 info[w[0]][w[2]] = w[3]
-    return meta, rows, setup, info
+    return meta, rows, setup, info, areas
 
 
 def timing(r):
@@ -102,7 +110,27 @@ def timing(r):
     return "%s ±%.0f%%" % (ns_name(r["median"]), spread / 2)
 
 
-def topo_tables(topo, rows, setup, info):
+def areas_table(areas):
+    ns = sorted({n for (_, n) in areas})
+    if not ns:
+        return []
+    out = ["", "N one-page areas of a BAR dma-buf in the IOAS (one MAP_FILE each, or IOAS_COPYs "
+           "of one area: one attachment holding every record), time per area of decode off (the "
+           "dma-buf core unmaps every area) and decode on (it maps them again), each the "
+           "fastest of 3 off/on cycles, and of one UNMAP of them all:", "",
+           "| N | " + " | ".join("%s, %s" % (p, h) for h in (h for _, h in AREAS_HOW)
+                                 for p in (p for _, p in AREAS)) + " |",
+           "|---|" + "---|" * (len(AREAS) * len(AREAS_HOW))]
+    for n in ns:
+        cells = []
+        for how, _ in AREAS_HOW:
+            r = areas.get((how, n))
+            cells += [ns_name(r[k] / n) if r else "-" for k, _ in AREAS]
+        out.append("| {:,} | {} |".format(n, " | ".join(cells)))
+    return out
+
+
+def topo_tables(topo, rows, setup, info, areas):
     sizes = sorted({s for (m, s) in rows if m != "ranges-list"})
     get = lambda m, s: rows.get((m, s))
     out = ["### `%s`" % topo, ""]
@@ -203,6 +231,8 @@ def topo_tables(topo, rows, setup, info):
                 out.append("| %s | %s | %s | %s |" % (
                     size_name(s), timing(f), timing(m), ratio(m and m["median"], f and f["median"])))
 
+    out += areas_table(areas)
+
     if setup:
         out += ["", "Struct pages, once per BAR part (cumulative over the sizes above):", "",
                 "| BAR part | create pages | memmap |", "|---|---|---|"]
@@ -212,7 +242,7 @@ def topo_tables(topo, rows, setup, info):
     return out
 
 
-def targets(rows, setup, info):
+def targets(rows, setup, info, areas):
     out = ["### Targets", ""]
     sw = rows.get("switch", {})
 
@@ -283,6 +313,15 @@ def targets(rows, setup, info):
         out.append("- `iommu`, %s memfd: IOAS_MAP of its mmap takes %s the time of MAP_FILE "
                    "(parity expected)" % (size_name(s), ratio(io[("map-memfd", s)]["median"],
                                                                io[("mapfile-memfd", s)]["median"])))
+    for how, h in AREAS_HOW:
+        ar = areas.get("iommu", {})
+        a, b = ar.get((how, 100)), ar.get((how, 10000))
+        if a and b:
+            x = [(b[k] / 10000) / (a[k] / 100) for k, _ in AREAS]
+            out.append("- `iommu`: N dma-buf areas (%s): time per area at 10,000 ÷ at 100: %s "
+                       "(target: roughly flat, ≤ 2x): %s" % (
+                           h, ", ".join("%s %.2fx" % (p, v) for (_, p), v in zip(AREAS, x)),
+                           "met" if max(x) <= 2 else "MISSED"))
     if "iommu-large-pages" in info.get("iommu", {}):
         out.append("- `iommu`: the vIOMMU offers large pages: %s" % info["iommu"]["iommu-large-pages"])
     return out
@@ -341,15 +380,16 @@ def plot(d, rows, setup):
 
 def main():
     d = sys.argv[1]
-    meta, rows, setup, info = load(collect(d, sys.argv[2:]))
+    meta, rows, setup, info, areas = load(collect(d, sys.argv[2:]))
     out = ["## Benchmark: giving an importer a BAR slice", "",
            "%s; host: %s; QEMU %s; guest kernel %s." % (
                meta.get("date"), meta.get("host"), meta.get("qemu"), meta.get("kernel")),
            "Command in the guest: `%s`.  Times are of an emulated (TCG) guest: compare "
            "rows of one run, not absolute values with hardware." % meta.get("command"), ""]
-    out += targets(rows, setup, info) + [""]
+    out += targets(rows, setup, info, areas) + [""]
     for t in sorted(rows, key=lambda t: t != "switch"):
-        out += topo_tables(t, rows[t], setup.get(t, {}), info.get(t, {})) + [""]
+        out += topo_tables(t, rows[t], setup.get(t, {}), info.get(t, {}),
+                           areas.get(t, {})) + [""]
     with open(os.path.join(d, "table.md"), "w") as f:
         f.write("\n".join(out))
     plot(d, rows, setup)
