@@ -13,9 +13,15 @@
  * area's domains.  Nothing is pinned or accounted: the memory is the
  * exporter's, and it may revoke it.
  *
- * Locking: pages->mutex, then the reservation lock.  The exporter revokes
- * with the reservation lock held (vfio: under its memory_lock) and the
- * core does the unmapping without calling into iommufd, so no iommufd
+ * Locking, outermost first:
+ *  - reach checks: the IOAS's mutex, an iommufd group's lock, at attach
+ *    the io_pagetable's iova_rwsem (iopt_dmabuf_check_areas()), then the
+ *    iommu_group's mutex;
+ *  - filling and unfilling: the io_pagetable's rwsems, pages->mutex, then
+ *    the reservation lock.
+ * The exporter revokes and restores with the reservation lock held (vfio:
+ * under its memory_lock, which no iommufd path takes) and the core does
+ * the unmapping and mapping without calling into iommufd, so no iommufd
  * lock is taken under the reservation lock.
  */
 #include <linux/dma-buf.h>
@@ -339,21 +345,24 @@ int iopt_dmabuf_check_group(struct iopt_pages *pages, struct iommu_group *group)
  */
 int iopt_dmabuf_check_areas(struct io_pagetable *iopt, struct iommu_group *group)
 {
-	struct iopt_pages *checked = NULL;
+	struct dma_buf *checked = NULL;
 	struct iopt_area *area;
 	int rc = 0;
 
 	down_read(&iopt->iova_rwsem);
 	for (area = iopt_area_iter_first(iopt, 0, ULONG_MAX); area && !rc;
 	     area = iopt_area_iter_next(area, 0, ULONG_MAX)) {
+		struct iopt_pages *pages = area->dmabuf_pages;
+
 		/*
-		 * Also an area being unmapped, still in its domains; copies of
-		 * one mapping usually lie side by side.
+		 * Also an area being unmapped, still in its domains.  Reach
+		 * is the dma-buf's, and areas of one dma-buf (its copies, or
+		 * a VMM's maps of it) usually lie side by side.
 		 */
-		if (!area->dmabuf_pages || area->dmabuf_pages == checked)
+		if (!pages || pages->dmabuf->attach->dmabuf == checked)
 			continue;
-		checked = area->dmabuf_pages;
-		rc = iopt_dmabuf_check_group(checked, group);
+		checked = pages->dmabuf->attach->dmabuf;
+		rc = iopt_dmabuf_check_group(pages, group);
 	}
 	up_read(&iopt->iova_rwsem);
 	return rc;
