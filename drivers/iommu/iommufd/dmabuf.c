@@ -20,9 +20,8 @@
  *  - filling and unfilling: the io_pagetable's rwsems, pages->mutex, then
  *    the reservation lock.
  * The exporter revokes and restores with the reservation lock held (vfio:
- * under its memory_lock, which no iommufd path takes) and the core does
- * the unmapping and mapping without calling into iommufd, so no iommufd
- * lock is taken under the reservation lock.
+ * under its memory_lock) and the core does the unmapping and mapping
+ * without calling into iommufd, so no iommufd lock is taken under either.
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-buf-iommu.h>
@@ -130,7 +129,7 @@ void iopt_dmabuf_unfill_domain(struct iopt_area *area,
 		kfree(m);
 		return;
 	}
-	WARN_ON(true);
+	WARN_ON_ONCE(true);
 }
 
 /**
