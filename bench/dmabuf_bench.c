@@ -41,12 +41,12 @@
  *   mapfile-memfd / map-memfd  guest RAM in a populated memfd of the
  *            slice's size (up to MEMFD_MAX): IOMMU_IOAS_MAP_FILE of the
  *            memfd against IOMMU_IOAS_MAP of its mmap, + UNMAP
- *   areas    N = 1 to 10,000 (-a) one-page areas of a BAR dma-buf in the IOAS,
- *            made by one MAP_FILE each or by IOAS_COPYs of one: decode
- *            off (the core unmaps every area), decode on (it maps them
- *            again) and one UNMAP of them all, each timed once per N
- *            (the fastest of 3 decode cycles), so the time per area shows
- *            whether the work is linear in N
+ *   areas    N = 1 to 10,000 (-a) one-page areas of a BAR dma-buf in
+ *            the IOAS, made by one MAP_FILE each or by IOAS_COPYs of one:
+ *            decode off (the core unmaps every area) and decode on (it
+ *            maps them again), the fastest of 3 cycles, and one UNMAP of
+ *            them all, so the time per area shows whether the work is
+ *            linear in N
  *
  * The importer module times each repetition in the kernel; the VMM
  * methods are timed around their ioctls.  One line per
